@@ -1,0 +1,78 @@
+"""The ``image-builder`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from events.migrations import SERVICES, upgrade
+from services.settings import load_settings
+from services.stores import open_store
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return args.run(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="image-builder", description="Event-sourced Debian image builder")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    migrate = commands.add_parser("migrate", help="upgrade a service database to the newest schema")
+    migrate.add_argument("--service", choices=SERVICES, required=True)
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate.set_defaults(run=_migrate)
+
+    audit = commands.add_parser("audit", help="audit a service's event log")
+    audit_commands = audit.add_subparsers(required=True, metavar="ACTION")
+    verify = audit_commands.add_parser("verify", help="walk the hash chain; exit 1 if it is broken")
+    verify.add_argument("--service", choices=SERVICES, required=True)
+    verify.set_defaults(run=_verify)
+
+    up = commands.add_parser("up", help="run the whole system in one process (embedded mode)")
+    up.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    up.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    up.add_argument("--data-dir", help="where the embedded databases live (default ./.data)")
+    up.set_defaults(run=_up)
+    return parser
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    upgrade(settings.database_url(args.service), args.service, args.revision)
+    print(f"{args.service} database is at {args.revision}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    async def verify() -> int:
+        async with open_store(load_settings(), args.service) as store:
+            report = await store.verify()
+        if report.intact:
+            print(f"{args.service}: hash chain intact ({report.checked} events)")
+            return 0
+        print(
+            f"{args.service}: hash chain BROKEN at position {report.first_broken_position}: {report.reason} "
+            f"({report.checked} events verified before it)"
+        )
+        return 1
+
+    return asyncio.run(verify())
+
+
+def _up(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.embedded import create_app
+
+    settings = load_settings(host=args.host, port=args.port, data_dir=args.data_dir)
+    print(f"image-builder (embedded) on http://{settings.host}:{settings.port}/status, data in {settings.data_dir}")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Settings for every process, read from the environment in one place.
+
+Embedded mode needs none of them: without database URLs each service keeps a
+SQLite event store under the data directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+SERVICE_TOPICS = {"composer": "composer.events.v1", "backend": "image-builder.events.v1"}
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    data_dir: Path
+    composer_database_url: str
+    backend_database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    def database_url(self, service: str) -> str:
+        if service == "composer":
+            return self.composer_database_url
+        if service == "backend":
+            return self.backend_database_url
+        raise ValueError(f"unknown service {service!r}; choose composer or backend")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    env = os.environ if environ is None else environ
+    data_dir = Path(str(overrides.get("data_dir") or env.get("IMAGE_BUILDER_DATA_DIR", ".data"))).resolve()
+    return Settings(
+        data_dir=data_dir,
+        composer_database_url=env.get("IMAGE_BUILDER_COMPOSER_DATABASE_URL")
+        or f"sqlite+aiosqlite:///{data_dir / 'composer.db'}",
+        backend_database_url=env.get("IMAGE_BUILDER_BACKEND_DATABASE_URL")
+        or f"sqlite+aiosqlite:///{data_dir / 'image-builder.db'}",
+        host=str(overrides.get("host") or env.get("IMAGE_BUILDER_HOST", "127.0.0.1")),
+        port=int(overrides.get("port") or env.get("IMAGE_BUILDER_PORT", "8080")),
+    )

@@ -1,0 +1,18 @@
+"""Migrations on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.contracts.migrations import MigrationsContract
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def database_url(postgres_url: str) -> str:
+    return postgres_url
+
+
+class TestMigrationsOnPostgreSQL(MigrationsContract):
+    pass
