@@ -1,0 +1,71 @@
+"""Session-wide real servers: PostgreSQL and Kafka.
+
+Each server starts lazily, the first time a test asks for it, and stops at the
+end of the session. With a reachable Docker engine they run in testcontainers;
+otherwise as local processes (tests/servers/). TEST_SERVERS=local or =docker
+forces one. A server that cannot start is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.servers.containers import KafkaContainerServer, PostgresContainerServer
+from tests.servers.kafka import KafkaServer
+from tests.servers.postgres import PostgresServer
+
+
+@functools.cache
+def use_docker() -> bool:
+    choice = os.environ.get("TEST_SERVERS", "auto")
+    if choice in ("local", "docker"):
+        return choice == "docker"
+    try:
+        import docker
+
+        return bool(docker.from_env(timeout=3).ping())
+    except Exception:  # no client config, no socket, daemon down: all mean "no"
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | PostgresContainerServer]:
+    server = PostgresContainerServer() if use_docker() else PostgresServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url_factory(postgres_server: PostgresServer | PostgresContainerServer) -> Callable[..., str]:
+    """Call it to get a new, empty, randomly named database's asyncpg URL."""
+
+    def new_database(prefix: str = "test") -> str:
+        return postgres_server.create_database(f"{prefix}_{uuid.uuid4().hex[:12]}")
+
+    return new_database
+
+
+@pytest.fixture
+def postgres_url(postgres_url_factory: Callable[..., str]) -> str:
+    """A fresh database for this test alone: ``postgresql+asyncpg://...``."""
+    return postgres_url_factory()
+
+
+@pytest.fixture(scope="session")
+def kafka_server() -> Iterator[KafkaServer | KafkaContainerServer]:
+    """stop() and start() keep the data and the bootstrap address."""
+    server = KafkaContainerServer() if use_docker() else KafkaServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_server: KafkaServer | KafkaContainerServer) -> str:
+    return kafka_server.bootstrap
