@@ -1,0 +1,78 @@
+"""`image-builder up` as a user starts it: a subprocess on a free port."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli import IMAGE_BUILDER
+from tests.servers._util import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _get(url: str) -> tuple[int, object]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    port = free_port()
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen(
+        [str(IMAGE_BUILDER), "up", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if _get(f"{base}/ready")[0] == 200:
+                break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"image-builder up did not become ready:\n{process.communicate()[0]}")
+        time.sleep(0.2)
+    yield base, process, data_dir
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_up_migrates_both_stores_and_reports_them_healthy(embedded: tuple[str, subprocess.Popen[str], Path]) -> None:
+    base, _, data_dir = embedded
+
+    assert _get(f"{base}/health") == (200, {"status": "ok"})
+    status, stores = _get(f"{base}/status")
+
+    assert status == 200
+    assert [(s["service"], s["topic"], s["chain"]["intact"]) for s in stores] == [
+        ("composer", "composer.events.v1", True),
+        ("backend", "image-builder.events.v1", True),
+    ]
+    assert (data_dir / "composer.db").exists() and (data_dir / "image-builder.db").exists()
+
+
+def test_ctrl_c_stops_up_cleanly(embedded: tuple[str, subprocess.Popen[str], Path]) -> None:
+    _, process, _ = embedded
+
+    process.send_signal(signal.SIGINT)
+
+    assert process.wait(timeout=30) == 0
+    assert "Application shutdown complete" in process.communicate()[0]
