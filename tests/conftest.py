@@ -69,3 +69,11 @@ def kafka_server() -> Iterator[KafkaServer | KafkaContainerServer]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(kafka_server: KafkaServer | KafkaContainerServer) -> str:
     return kafka_server.bootstrap
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tier markers follow the folder, so `-m unit` etc. select whole tiers."""
+    for item in items:
+        tier = item.path.parent.name
+        if tier in ("unit", "integration", "e2e"):
+            item.add_marker(tier)
