@@ -18,7 +18,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 40) -> A
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return create_async_engine(parsed, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    return create_async_engine(parsed, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def _sqlite_engine(url: sa.URL) -> AsyncEngine:

@@ -55,9 +55,7 @@ events = sa.Table(
         sqlite_where=sa.text("position IS NULL"),
     ),
     sa.Index("ix_events_org_position", "actor_org_id", "position"),
-    sa.Index("ix_events_type_position", "event_type", "position"),
     sa.Index("ix_events_correlation", "correlation_id"),
-    sa.Index("ix_events_occurred_at", "occurred_at"),
 )
 
 # The last link of the hash chain: lets verify() notice events cut off the end.
@@ -76,10 +74,21 @@ outbox = sa.Table(
     sa.Column("topic", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_outbox_published_at", "published_at"),
     sa.Index(
         "ix_outbox_unpublished",
         "created_at",
         postgresql_where=sa.text("published_at IS NULL"),
         sqlite_where=sa.text("published_at IS NULL"),
     ),
+)
+
+# Which events a consumer has applied: written in the same transaction as the
+# consumer's own changes, so redelivered events take effect once.
+consumer_inbox = sa.Table(
+    "consumer_inbox",
+    metadata,
+    sa.Column("consumer", sa.String(200), primary_key=True),
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
 )

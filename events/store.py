@@ -9,24 +9,24 @@ sequenced events, so a follower never sees an order that could still change.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from events.engine import reading
+from events.engine import is_postgres, reading
 from events.envelope import EventEnvelope, NewEvent, Stream, encode_payload
 from events.errors import ConcurrencyError, DuplicateEventError
 from events.filters import EventFilter
 from events.rows import envelope_from_row
-from events.schema import events, outbox, streams
+from events.schema import events, streams
 from events.sequencer import sequence_pending
 from events.upcasting import UpcasterRegistry
 from events.verify import ChainReport, verify_chain
+from events.writing import Batch, write_events
 
 
 class EventStore:
@@ -40,12 +40,40 @@ class EventStore:
         self.engine = engine
         self.outbox_topic = outbox_topic
         self.upcasters = upcasters or UpcasterRegistry()
+        self._commit_listeners: list[Callable[[], None]] = []
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each commit in this process that appended events.
+
+        In-process only: other processes learn of commits through the outbox
+        notification (PostgreSQL) or by polling.
+        """
+        self._commit_listeners.append(listener)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One transaction for appends and the projection updates that go with them."""
         async with self.engine.begin() as conn:
-            yield UnitOfWork(self, conn)
+            uow = UnitOfWork(self, conn)
+            yield uow
+        self._committed(uow)
+
+    @asynccontextmanager
+    async def _lone_append(self) -> AsyncIterator[UnitOfWork]:
+        """Where an append is a single atomic statement (PostgreSQL), skip BEGIN/COMMIT."""
+        if not is_postgres(self.engine):
+            async with self.unit_of_work() as uow:
+                yield uow
+            return
+        async with self.engine.connect() as conn:
+            uow = UnitOfWork(self, await conn.execution_options(isolation_level="AUTOCOMMIT"), autocommit=True)
+            yield uow
+        self._committed(uow)
+
+    def _committed(self, uow: UnitOfWork) -> None:
+        if uow.appended:
+            for listener in self._commit_listeners:
+                listener()
 
     async def append(self, stream: Stream, expected_version: int, new_events: Sequence[NewEvent]) -> list[EventEnvelope]:
         """Append events to a stream that is at ``expected_version`` (0: a new stream).
@@ -54,7 +82,7 @@ class EventStore:
         after a lost reply) returns the stored events and stores nothing.
         """
         try:
-            async with self.unit_of_work() as uow:
+            async with self._lone_append() as uow:
                 return await uow.append(stream, expected_version, new_events)
         except IntegrityError:
             # A concurrent append of the same ids can win between our checks and
@@ -111,9 +139,11 @@ class UnitOfWork:
     with the events they are derived from.
     """
 
-    def __init__(self, store: EventStore, connection: AsyncConnection) -> None:
+    def __init__(self, store: EventStore, connection: AsyncConnection, *, autocommit: bool = False) -> None:
         self.store = store
         self.connection = connection
+        self.autocommit = autocommit
+        self.appended = False
 
     async def append(self, stream: Stream, expected_version: int, new_events: Sequence[NewEvent]) -> list[EventEnvelope]:
         if expected_version < 0:
@@ -122,40 +152,37 @@ class UnitOfWork:
             return []
         _refuse_repeated_ids(new_events)
         conn = self.connection
-        if not await _claim_versions(conn, stream, expected_version, len(new_events)):
+        envelopes = [self._envelope(stream, expected_version + i + 1, event) for i, event in enumerate(new_events)]
+        batch = Batch(stream, expected_version, envelopes, [encode_payload(event.payload) for event in new_events])
+        if not await write_events(conn, batch, self.store.outbox_topic, autocommit=self.autocommit):
             stored = await _stored_retry(conn, self.store, stream, new_events)
             if stored is not None:
                 return stored
             raise ConcurrencyError(stream.type, stream.id, expected_version, await _current_version(conn, stream))
-        rows = [self._row(stream, expected_version + i + 1, event) for i, event in enumerate(new_events)]
-        await conn.execute(events.insert(), rows)
-        if self.store.outbox_topic is not None:
-            now = datetime.now(UTC)
-            await conn.execute(
-                outbox.insert(),
-                [{"event_id": row["event_id"], "topic": self.store.outbox_topic, "created_at": now} for row in rows],
-            )
-        return [envelope_from_row(row, self.store.upcasters) for row in rows]
+        self.appended = True
+        return [self._upcast(envelope) for envelope in envelopes]
 
-    def _row(self, stream: Stream, version: int, event: NewEvent) -> dict[str, Any]:
-        schema_version = event.schema_version or self.store.upcasters.current_version(event.event_type)
-        return {
-            "event_id": event.event_id,
-            "stream_type": stream.type,
-            "stream_id": stream.id,
-            "stream_version": version,
-            "event_type": event.event_type,
-            "schema_version": schema_version,
-            "occurred_at": event.occurred_at,
-            "actor_subject": event.actor.subject,
-            "actor_org_id": event.actor.org_id,
-            "actor_client": event.actor.client,
-            "correlation_id": event.correlation_id,
-            "causation_id": event.causation_id,
-            "payload": encode_payload(event.payload),
-            "position": None,
-            "hash": None,
-        }
+    def _envelope(self, stream: Stream, version: int, event: NewEvent) -> EventEnvelope:
+        return EventEnvelope(
+            event_id=event.event_id,
+            stream_type=stream.type,
+            stream_id=stream.id,
+            stream_version=version,
+            position=None,
+            event_type=event.event_type,
+            schema_version=event.schema_version or self.store.upcasters.current_version(event.event_type),
+            occurred_at=event.occurred_at,
+            actor=event.actor,
+            correlation_id=event.correlation_id,
+            causation_id=event.causation_id,
+            payload=event.payload,
+        )
+
+    def _upcast(self, envelope: EventEnvelope) -> EventEnvelope:
+        version, payload = self.store.upcasters.upcast(envelope.event_type, envelope.schema_version, envelope.payload)
+        if version == envelope.schema_version:
+            return envelope
+        return msgspec.structs.replace(envelope, schema_version=version, payload=payload)
 
 
 def _refuse_repeated_ids(new_events: Sequence[NewEvent]) -> None:
@@ -164,32 +191,6 @@ def _refuse_repeated_ids(new_events: Sequence[NewEvent]) -> None:
         if event.event_id in seen:
             raise DuplicateEventError(event.event_id, "it appears twice in one append")
         seen.add(event.event_id)
-
-
-async def _claim_versions(conn: AsyncConnection, stream: Stream, expected: int, count: int) -> bool:
-    """Move the stream from ``expected`` to ``expected + count``; False if it is elsewhere.
-
-    The row lock taken here makes concurrent appends to one stream wait for
-    each other and then fail cleanly, instead of racing on the events table.
-    """
-    if expected == 0:
-        insert = _dialect_insert(conn)(streams).values(stream_type=stream.type, stream_id=stream.id, version=count)
-        result = await conn.execute(insert.on_conflict_do_nothing())
-    else:
-        result = await conn.execute(
-            streams.update()
-            .where(streams.c.stream_type == stream.type, streams.c.stream_id == stream.id, streams.c.version == expected)
-            .values(version=expected + count)
-        )
-    return result.rowcount == 1
-
-
-def _dialect_insert(conn: AsyncConnection):  # noqa: ANN202
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 async def _current_version(conn: AsyncConnection, stream: Stream) -> int:

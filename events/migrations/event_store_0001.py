@@ -50,9 +50,7 @@ def upgrade() -> None:
         sqlite_where=sa.text("position IS NULL"),
     )
     op.create_index("ix_events_org_position", "events", ["actor_org_id", "position"])
-    op.create_index("ix_events_type_position", "events", ["event_type", "position"])
     op.create_index("ix_events_correlation", "events", ["correlation_id"])
-    op.create_index("ix_events_occurred_at", "events", ["occurred_at"])
     op.create_table(
         "event_chain_head",
         sa.Column("id", sa.Integer, primary_key=True),

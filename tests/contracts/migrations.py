@@ -34,7 +34,7 @@ class MigrationsContract:
     @pytest.mark.parametrize("service", SERVICES)
     async def test_an_empty_database_upgrades_to_head_and_back_down(self, database_url: str, service: str) -> None:
         await upgrade_async(database_url, service)
-        assert {"events", "event_streams", "event_chain_head", "outbox"} <= await _tables(database_url)
+        assert {"events", "event_streams", "event_chain_head", "outbox", "consumer_inbox"} <= await _tables(database_url)
 
         await downgrade_async(database_url, service)
         assert await _tables(database_url) <= {"alembic_version"}

@@ -1,0 +1,23 @@
+"""backend database: outbox wake-ups and the consumer inbox.
+
+Revision ID: b0002
+Revises: b0001
+Create Date: 2026-11-28
+"""
+
+from __future__ import annotations
+
+from events.migrations import messaging_0002
+
+revision = "b0002"
+down_revision = "b0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    messaging_0002.upgrade()
+
+
+def downgrade() -> None:
+    messaging_0002.downgrade()
