@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--service", choices=SERVICES, required=True)
     verify.set_defaults(run=_verify)
 
+    relay = commands.add_parser("relay", help="publish a service's outbox to Kafka")
+    relay.add_argument("--service", choices=SERVICES, required=True)
+    relay.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    relay.set_defaults(run=_relay)
+
     up = commands.add_parser("up", help="run the whole system in one process (embedded mode)")
     up.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     up.add_argument("--port", type=int, help="port to listen on (default 8080)")
@@ -61,6 +66,21 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
 
     return asyncio.run(verify())
+
+
+def _relay(args: argparse.Namespace) -> int:
+    from services.relay import run_relay
+
+    settings = load_settings()
+    if not settings.kafka_bootstrap:
+        print(
+            "image-builder relay publishes to Kafka: set IMAGE_BUILDER_KAFKA_BOOTSTRAP=host:port "
+            "(the embedded mode relays in-process inside `image-builder up`)",
+            file=sys.stderr,
+        )
+        return 2
+    asyncio.run(run_relay(settings, args.service, metrics_port=args.metrics_port))
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -21,6 +21,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     backend_database_url: str
     host: str = "127.0.0.1"
     port: int = 8080
+    kafka_bootstrap: str | None = None
+    relay_poll_interval: float = 2.0
+    outbox_retention_hours: float = 24.0
 
     def database_url(self, service: str) -> str:
         if service == "composer":
@@ -41,4 +44,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         or f"sqlite+aiosqlite:///{data_dir / 'image-builder.db'}",
         host=str(overrides.get("host") or env.get("IMAGE_BUILDER_HOST", "127.0.0.1")),
         port=int(overrides.get("port") or env.get("IMAGE_BUILDER_PORT", "8080")),
+        kafka_bootstrap=env.get("IMAGE_BUILDER_KAFKA_BOOTSTRAP") or None,
+        relay_poll_interval=float(env.get("IMAGE_BUILDER_RELAY_POLL_INTERVAL", "2.0")),
+        outbox_retention_hours=float(env.get("IMAGE_BUILDER_OUTBOX_RETENTION_HOURS", "24")),
     )
