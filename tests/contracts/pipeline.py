@@ -345,19 +345,26 @@ class PipelineContract:
         group = f"history-{random_suffix()}"
         reached = asyncio.Event()
         hold = asyncio.Event()
+        handled = 0
 
-        async def slow_after_ten(envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        async def stall_at_the_eleventh(envelope: EventEnvelope, conn: AsyncConnection) -> None:
+            nonlocal handled
             await record_application(envelope, conn)
-            if len(await self.applications(consumer_engine)) >= 10:
+            handled += 1
+            if handled == 11:
                 reached.set()
                 await hold.wait()
 
-        doomed = self.consumer(transport, consumer_engine, topic, group=group, handler=slow_after_ten)
+        # Batches of 4: two commit fully, the third dies half-applied.
+        doomed = self.consumer(
+            transport, consumer_engine, topic, group=group, handler=stall_at_the_eleventh, batch_size=4
+        )
         running = asyncio.create_task(doomed.run())
         await asyncio.wait_for(reached.wait(), 60)
         running.cancel()
         with pytest.raises(asyncio.CancelledError):
             await running
+        assert len(await self.applications(consumer_engine)) == 8
         survivor = self.consumer(transport, consumer_engine, topic, group=group)
 
         async def all_applied() -> bool:
