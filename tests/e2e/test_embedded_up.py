@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from events.engine import create_engine
+from events.store import EventStore
+
 from tests.cli import IMAGE_BUILDER
+from tests.random_refs import new_event, random_stream
 from tests.servers._util import free_port
 
 pytestmark = pytest.mark.e2e
@@ -62,9 +66,9 @@ def test_up_migrates_both_stores_and_reports_them_healthy(embedded: tuple[str, s
     status, stores = _get(f"{base}/status")
 
     assert status == 200
-    assert [(s["service"], s["topic"], s["chain"]["intact"]) for s in stores] == [
-        ("composer", "composer.events.v1", True),
-        ("backend", "image-builder.events.v1", True),
+    assert [(s["service"], s["topic"], s["chain"]["intact"], s["outbox"]) for s in stores] == [
+        ("composer", "composer.events.v1", True, {"pending": 0, "published": 0}),
+        ("backend", "image-builder.events.v1", True, {"pending": 0, "published": 0}),
     ]
     assert (data_dir / "composer.db").exists() and (data_dir / "image-builder.db").exists()
 
@@ -76,3 +80,17 @@ def test_ctrl_c_stops_up_cleanly(embedded: tuple[str, subprocess.Popen[str], Pat
 
     assert process.wait(timeout=30) == 0
     assert "Application shutdown complete" in process.communicate()[0]
+
+
+async def test_up_relays_events_committed_to_a_store(embedded: tuple[str, subprocess.Popen[str], Path]) -> None:
+    base, _, data_dir = embedded
+    engine = create_engine(f"sqlite+aiosqlite:///{data_dir / 'composer.db'}")
+    try:
+        await EventStore(engine, outbox_topic="composer.events.v1").append(random_stream(), 0, [new_event()])
+    finally:
+        await engine.dispose()
+
+    deadline = time.monotonic() + 30
+    while (outbox := _get(f"{base}/status")[1][0]["outbox"]) != {"pending": 0, "published": 1}:
+        assert time.monotonic() < deadline, f"not relayed: {outbox}"
+        time.sleep(0.2)
