@@ -83,6 +83,10 @@ class OutboxRelay:
         self._stop.set()
         self.wakeup.nudge()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     async def run(self) -> None:
         """Publish until ``request_stop``; waits its turn while another replica leads."""
         try:

@@ -9,9 +9,10 @@ from datetime import timedelta
 
 from prometheus_client import start_http_server
 
-from events.kafka import KafkaTransport
+from events.consumer import DEAD_LETTER_SUFFIX
+from events.kafka import KafkaTransport, ensure_topics
 from events.relay import OutboxRelay
-from services.settings import Settings
+from services.settings import SERVICE_TOPICS, Settings
 from services.stores import open_store
 
 log = logging.getLogger(__name__)
@@ -33,4 +34,22 @@ async def run_relay(settings: Settings, service: str, *, metrics_port: int | Non
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, relay.request_stop)
         log.info("relaying the %s outbox to %s", service, settings.kafka_bootstrap)
+        await _create_topics(settings, service, relay)
         await relay.run()
+
+
+async def _create_topics(settings: Settings, service: str, relay: OutboxRelay) -> None:
+    """Create the service's topic with its partitions before anything auto-creates it with one."""
+    assert settings.kafka_bootstrap is not None
+    topic = SERVICE_TOPICS[service]
+    backoff = 0.5
+    while True:
+        try:
+            await ensure_topics(settings.kafka_bootstrap, [topic, topic + DEAD_LETTER_SUFFIX], settings.kafka_partitions)
+            return
+        except Exception as error:  # noqa: BLE001 - broker not up yet: the relay would wait for it too
+            log.warning("cannot create topic %s yet, retrying in %.1fs: %s", topic, backoff, error)
+            await relay.wakeup.wait(backoff)
+            if relay.stopping:
+                return
+            backoff = min(backoff * 2, 10.0)

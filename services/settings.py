@@ -22,6 +22,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
     kafka_bootstrap: str | None = None
+    kafka_partitions: int = 6
     relay_poll_interval: float = 2.0
     outbox_retention_hours: float = 24.0
 
@@ -45,6 +46,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         host=str(overrides.get("host") or env.get("IMAGE_BUILDER_HOST", "127.0.0.1")),
         port=int(overrides.get("port") or env.get("IMAGE_BUILDER_PORT", "8080")),
         kafka_bootstrap=env.get("IMAGE_BUILDER_KAFKA_BOOTSTRAP") or None,
+        kafka_partitions=int(env.get("IMAGE_BUILDER_KAFKA_PARTITIONS", "6")),
         relay_poll_interval=float(env.get("IMAGE_BUILDER_RELAY_POLL_INTERVAL", "2.0")),
         outbox_retention_hours=float(env.get("IMAGE_BUILDER_OUTBOX_RETENTION_HOURS", "24")),
     )

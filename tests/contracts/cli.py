@@ -64,3 +64,9 @@ class OperatorCommandsContract:
             tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
         await engine.dispose()
         assert "events" in tables
+
+    def test_relay_without_a_kafka_bootstrap_says_what_to_set(self, env: dict[str, str]) -> None:
+        refused = run_cli("relay", "--service", "composer", env={**env, "IMAGE_BUILDER_KAFKA_BOOTSTRAP": ""})
+
+        assert refused.returncode == 2
+        assert "IMAGE_BUILDER_KAFKA_BOOTSTRAP" in refused.stderr
