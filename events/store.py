@@ -57,6 +57,8 @@ class EventStore:
             uow = UnitOfWork(self, conn)
             yield uow
         self._committed(uow)
+        for callback in uow.commit_callbacks:
+            callback()
 
     @asynccontextmanager
     async def _lone_append(self) -> AsyncIterator[UnitOfWork]:
@@ -94,18 +96,8 @@ class EventStore:
                 return stored
 
     async def read_stream(self, stream: Stream, from_version: int = 1) -> list[EventEnvelope]:
-        query = (
-            sa.select(events)
-            .where(
-                events.c.stream_type == stream.type,
-                events.c.stream_id == stream.id,
-                events.c.stream_version >= from_version,
-            )
-            .order_by(events.c.stream_version)
-        )
         async with reading(self.engine) as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [envelope_from_row(row, self.upcasters) for row in rows]
+            return await _read_stream(conn, self.upcasters, stream, from_version)
 
     async def stream_version(self, stream: Stream) -> int:
         async with reading(self.engine) as conn:
@@ -144,6 +136,12 @@ class UnitOfWork:
         self.connection = connection
         self.autocommit = autocommit
         self.appended = False
+        self.commit_callbacks: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this unit of work has committed (not if it rolls back)."""
+        if callback not in self.commit_callbacks:
+            self.commit_callbacks.append(callback)
 
     async def append(self, stream: Stream, expected_version: int, new_events: Sequence[NewEvent]) -> list[EventEnvelope]:
         if expected_version < 0:
@@ -161,6 +159,10 @@ class UnitOfWork:
             raise ConcurrencyError(stream.type, stream.id, expected_version, await _current_version(conn, stream))
         self.appended = True
         return [self._upcast(envelope) for envelope in envelopes]
+
+    async def read_stream(self, stream: Stream, from_version: int = 1) -> list[EventEnvelope]:
+        """The stream as this transaction sees it (including its own appends)."""
+        return await _read_stream(self.connection, self.store.upcasters, stream, from_version)
 
     def _envelope(self, stream: Stream, version: int, event: NewEvent) -> EventEnvelope:
         return EventEnvelope(
@@ -183,6 +185,22 @@ class UnitOfWork:
         if version == envelope.schema_version:
             return envelope
         return msgspec.structs.replace(envelope, schema_version=version, payload=payload)
+
+
+async def _read_stream(
+    conn: AsyncConnection, upcasters: UpcasterRegistry, stream: Stream, from_version: int
+) -> list[EventEnvelope]:
+    query = (
+        sa.select(events)
+        .where(
+            events.c.stream_type == stream.type,
+            events.c.stream_id == stream.id,
+            events.c.stream_version >= from_version,
+        )
+        .order_by(events.c.stream_version)
+    )
+    rows = (await conn.execute(query)).mappings().all()
+    return [envelope_from_row(row, upcasters) for row in rows]
 
 
 def _refuse_repeated_ids(new_events: Sequence[NewEvent]) -> None:

@@ -74,6 +74,6 @@ def kafka_bootstrap(kafka_server: KafkaServer | KafkaContainerServer) -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tier markers follow the folder, so `-m unit` etc. select whole tiers."""
     for item in items:
-        tier = item.path.parent.name
-        if tier in ("unit", "integration", "e2e"):
-            item.add_marker(tier)
+        for tier in ("unit", "integration", "e2e"):
+            if tier in item.path.parts:
+                item.add_marker(tier)

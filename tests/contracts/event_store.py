@@ -107,6 +107,18 @@ class EventStoreContract:
         assert stored.schema_version == 1
         assert stored.position is not None and stored.hash is not None
 
+    async def test_a_unit_of_work_reads_its_own_appends_before_commit(self, store: EventStore) -> None:
+        stream = random_stream()
+        await store.append(stream, 0, [new_event("A")])
+
+        async with store.unit_of_work() as uow:
+            await uow.append(stream, 1, [new_event("B")])
+            inside = [e.event_type for e in await uow.read_stream(stream)]
+            outside = [e.event_type for e in await store.read_stream(stream)]
+
+        assert inside == ["A", "B"]
+        assert outside == ["A"]
+
     async def test_a_stale_expected_version_is_refused_naming_stream_and_versions(self, store: EventStore) -> None:
         stream = random_stream()
         await store.append(stream, 0, [new_event(), new_event()])

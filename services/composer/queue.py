@@ -1,0 +1,411 @@
+"""The composer's job queue on top of the event store.
+
+Claiming is atomic: PostgreSQL locks the chosen job row with ``FOR UPDATE SKIP
+LOCKED`` so racing claimers take different jobs; SQLite's single write lock
+serializes claims. On top of that every job change appends to the job's stream
+at its expected version, so a job can never be claimed twice.
+
+Fairness: the ready job whose tenant (channel) was served longest ago goes
+first, then the oldest job; each claim marks its channel served. One tenant's
+thousand queued builds therefore alternate with another tenant's single one.
+
+Waiting workers are woken as soon as a job becomes ready: by an in-process
+broadcast, and across composer replicas by ``NOTIFY composer_jobs_ready``
+(services/composer/notifications.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from domain.composes import (
+    ComposeCanceled,
+    ComposeRequested,
+    ComposeStatus,
+    ComposeStatusChanged,
+    DerivedStatus,
+    JobView,
+    PlannedJob,
+    UploadStatus,
+    derive_status,
+)
+from domain.jobs import FINISHED, Job, JobError, JobStatus, JobType, StaleToken
+from events.engine import reading
+from events.envelope import Actor
+from events.errors import ConcurrencyError
+from events.store import EventStore, UnitOfWork
+from events.wakeup import Broadcast
+from services.composer.records import (
+    compose_version,
+    from_json,
+    load_job,
+    record_compose,
+    record_job,
+    to_json,
+)
+from services.composer.tables import channels, composes, job_dependencies, jobs
+
+log = logging.getLogger(__name__)
+
+READY_CHANNEL = "composer_jobs_ready"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RETRIES = 8
+T = TypeVar("T")
+
+
+class Claim(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: str
+    compose_id: str
+    job_type: JobType
+    token: str
+    args: dict[str, Any]
+    dependency_results: dict[str, Any]
+    lease_expires_at: datetime
+
+
+class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: str
+    job_type: JobType
+    status: JobStatus
+    attempts: int
+    worker_id: str | None
+    result: dict[str, Any] | None
+    error: JobError | None
+
+
+class JobQueue:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        max_attempts: int = 3,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self.ready = Broadcast()
+        self._postgres = store.engine.dialect.name == "postgresql"
+
+    async def submit(
+        self, compose_id: str, org_id: str, request: dict[str, Any], planned: Sequence[PlannedJob], actor: Actor,
+        idempotency_key: str | None = None,
+    ) -> str:  # fmt: skip
+        """Record a compose and enqueue its jobs; with a known idempotency key, the earlier compose's id."""
+
+        async def submit(uow: UnitOfWork) -> str:
+            if idempotency_key is not None and (known := await self._by_idempotency_key(uow, org_id, idempotency_key)):
+                return known
+            now = self.clock()
+            requested = ComposeRequested(
+                compose_id=compose_id, org_id=org_id, request=request, job_ids=[job.job_id for job in planned]
+            )
+            status = derive_status([JobView(job_type=job.job_type, status=JobStatus.PENDING) for job in planned])
+            await record_compose(
+                uow, compose_id, 0, requested, actor,
+                org_id=org_id, request=to_json(request), status=status.status.value,
+                upload_status=status.upload_status.value, error=None, jobs_done=0, jobs_total=len(planned),
+                idempotency_key=idempotency_key, created_at=now, deleted=False,
+            )  # fmt: skip
+            await self._ensure_channel(uow, org_id)
+            for planned_job in planned:
+                enqueued = Job.enqueue(
+                    planned_job.job_id, compose_id, planned_job.job_type, planned_job.args,
+                    planned_job.dependencies, org_id,
+                )  # fmt: skip
+                await record_job(uow, Job(), enqueued, actor, now)
+                for dependency in planned_job.dependencies:
+                    await uow.connection.execute(job_dependencies.insert().values(job_id=planned_job.job_id, dependency_id=dependency))
+            await self._announce_ready(uow)
+            return compose_id
+
+        return await self._transaction(submit)
+
+    async def claim(self, worker_id: str, job_types: Sequence[JobType]) -> Claim | None:
+        """Take the next ready job of these types, fairly across tenants; None if there is none."""
+
+        async def claim(uow: UnitOfWork) -> Claim | None:
+            job_id = await self._next_ready(uow, job_types)
+            if job_id is None:
+                return None
+            job = await load_job(uow, job_id)
+            now = self.clock()
+            claimed = job.claim(worker_id, secrets.token_urlsafe(24), now, self.lease)
+            await record_job(uow, job, claimed, _worker(worker_id, job.channel), now)
+            await uow.connection.execute(
+                channels.update().where(channels.c.channel == job.channel).values(last_served_at=now)
+            )
+            await self._refresh_compose(uow, job.compose_id)
+            return Claim(
+                job_id=job.job_id, compose_id=job.compose_id, job_type=job.job_type, token=claimed.token,
+                args=job.args, dependency_results=await self._dependency_results(uow, job.dependencies),
+                lease_expires_at=claimed.lease_expires_at,
+            )  # fmt: skip
+
+        return await self._transaction(claim)
+
+    async def wait_and_claim(self, worker_id: str, job_types: Sequence[JobType], timeout: float) -> Claim | None:
+        """Long-poll: claim as soon as a job is ready, or None after ``timeout`` seconds."""
+        # Real time, not the queue's clock: leases may run on a test clock, waits never do.
+        deadline = time.monotonic() + timeout
+        while True:
+            ticket = self.ready.ticket()
+            if (claim := await self.claim(worker_id, job_types)) is not None:
+                return claim
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            await self.ready.wait(ticket, remaining)
+
+    async def heartbeat(self, token: str) -> JobStatus:
+        """Renew the lease of the job held with ``token``; its status tells a worker to stop.
+
+        A renewal is not a state change of the job (no event): only the lease's
+        end moves. A canceled job's token is still recognised so the worker
+        learns of the cancellation.
+        """
+        async with self.store.unit_of_work() as uow:
+            row = (
+                await uow.connection.execute(
+                    sa.select(jobs.c.job_id, jobs.c.status).where(jobs.c.token == token).with_for_update()
+                )
+            ).first()
+            if row is None:
+                raise StaleToken("no job is held with this token")
+            if row.status == JobStatus.RUNNING:
+                await uow.connection.execute(
+                    jobs.update().where(jobs.c.job_id == row.job_id).values(lease_expires_at=self.clock() + self.lease)
+                )
+            return JobStatus(row.status)
+
+    async def finish(self, token: str, result: dict[str, Any]) -> None:
+        await self._conclude(token, lambda job: job.finish(token, result))
+
+    async def fail(self, token: str, error: JobError) -> None:
+        await self._conclude(token, lambda job: job.fail(token, error))
+
+    async def cancel_compose(self, compose_id: str, actor: Actor, reason: str = "canceled") -> None:
+        async def cancel(uow: UnitOfWork) -> None:
+            unfinished = (
+                await uow.connection.execute(
+                    sa.select(jobs.c.job_id)
+                    .where(jobs.c.compose_id == compose_id, jobs.c.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
+                    .order_by(jobs.c.job_id)
+                    .with_for_update()
+                )
+            ).scalars().all()
+            for job_id in unfinished:
+                job = await load_job(uow, job_id)
+                await record_job(uow, job, job.cancel(reason), actor, self.clock())
+            version = await compose_version(uow, compose_id)
+            await record_compose(uow, compose_id, version, ComposeCanceled(reason=reason), actor)
+            await self._refresh_compose(uow, compose_id)
+
+        await self._transaction(cancel)
+
+    async def expire_leases(self) -> int:
+        """Requeue (or, after ``max_attempts``, fail) running jobs whose lease lapsed."""
+
+        async def expire(uow: UnitOfWork) -> int:
+            now = self.clock()
+            lapsed = (
+                await uow.connection.execute(
+                    sa.select(jobs.c.job_id, jobs.c.lease_expires_at)
+                    .where(jobs.c.status == JobStatus.RUNNING, jobs.c.lease_expires_at < now)
+                    .order_by(jobs.c.job_id)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for job_id, _ in lapsed:
+                job = await load_job(uow, job_id)
+                outcome = job.lapse(now, self.max_attempts)
+                await record_job(uow, job, outcome, _composer(job.channel), now)
+                await self._after_conclusion(uow, job)
+            if lapsed:
+                await self._announce_ready(uow)
+            return len(lapsed)
+
+        return await self._transaction(expire)
+
+    async def compose_status(self, compose_id: str) -> DerivedStatus:
+        async with reading(self.store.engine) as conn:
+            row = (await conn.execute(sa.select(composes).where(composes.c.compose_id == compose_id))).first()
+        if row is None:
+            raise LookupError(f"no compose {compose_id}")
+        return DerivedStatus(
+            status=ComposeStatus(row.status), upload_status=UploadStatus(row.upload_status),
+            error=_job_error(row.error), done=row.jobs_done, total=row.jobs_total,
+        )  # fmt: skip
+
+    async def compose_jobs(self, compose_id: str) -> list[JobRecord]:
+        async with reading(self.store.engine) as conn:
+            rows = (
+                await conn.execute(sa.select(jobs).where(jobs.c.compose_id == compose_id).order_by(jobs.c.job_id))
+            ).all()
+        return [
+            JobRecord(
+                job_id=r.job_id, job_type=JobType(r.job_type), status=JobStatus(r.status), attempts=r.attempts,
+                worker_id=r.worker_id, result=from_json(r.result), error=_job_error(r.error),
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    async def job_status(self, job_id: str) -> JobStatus:
+        async with reading(self.store.engine) as conn:
+            status = await conn.scalar(sa.select(jobs.c.status).where(jobs.c.job_id == job_id))
+        if status is None:
+            raise LookupError(f"no job {job_id}")
+        return JobStatus(status)
+
+    # -- inside a unit of work --------------------------------------------------------
+
+    async def _conclude(self, token: str, decide: Callable[[Job], Any]) -> None:
+        async def conclude(uow: UnitOfWork) -> None:
+            job_id = await uow.connection.scalar(
+                sa.select(jobs.c.job_id).where(jobs.c.token == token).with_for_update()
+            )
+            if job_id is None:
+                raise StaleToken("no job is held with this token")
+            job = await load_job(uow, job_id)
+            await record_job(uow, job, decide(job), _worker(job.worker_id or "", job.channel), self.clock())
+            await self._after_conclusion(uow, job)
+
+        await self._transaction(conclude)
+
+    async def _after_conclusion(self, uow: UnitOfWork, job: Job) -> None:
+        """Hand the outcome on: release dependents, or fail them with this job's error."""
+        dependents = (
+            await uow.connection.execute(
+                sa.select(job_dependencies.c.job_id).where(job_dependencies.c.dependency_id == job.job_id)
+            )
+        ).scalars().all()
+        if job.status is JobStatus.SUCCESS and dependents:
+            await uow.connection.execute(
+                jobs.update()
+                .where(jobs.c.job_id.in_(dependents))
+                .values(unfinished_dependencies=jobs.c.unfinished_dependencies - 1)
+            )
+            await self._announce_ready(uow)
+        elif job.status in (JobStatus.FAILURE, JobStatus.CANCELED) and job.error is not None:
+            for dependent_id in dependents:
+                dependent = await load_job(uow, dependent_id)
+                if dependent.status not in FINISHED:
+                    failed = dependent.fail_for_dependency(job.job_id, job.error)
+                    await record_job(uow, dependent, failed, _composer(dependent.channel), self.clock())
+                    await self._after_conclusion(uow, dependent)
+        elif job.status is JobStatus.PENDING:
+            await self._announce_ready(uow)
+        await self._refresh_compose(uow, job.compose_id)
+
+    async def _refresh_compose(self, uow: UnitOfWork, compose_id: str) -> None:
+        rows = (
+            await uow.connection.execute(
+                sa.select(jobs.c.job_type, jobs.c.status, jobs.c.error).where(jobs.c.compose_id == compose_id)
+            )
+        ).all()
+        derived = derive_status(
+            [
+                JobView(job_type=JobType(r.job_type), status=JobStatus(r.status), error=_job_error(r.error))
+                for r in rows
+            ]
+        )
+        current = (
+            await uow.connection.execute(
+                sa.select(composes.c.status, composes.c.version).where(composes.c.compose_id == compose_id)
+            )
+        ).one()
+        progress = {
+            "upload_status": derived.upload_status.value,
+            "error": to_json(derived.error),
+            "jobs_done": derived.done,
+            "jobs_total": derived.total,
+        }
+        if current.status == derived.status.value:
+            await uow.connection.execute(composes.update().where(composes.c.compose_id == compose_id).values(**progress))
+            return
+        changed = ComposeStatusChanged(status=derived.status, error=derived.error)
+        await record_compose(uow, compose_id, current.version, changed, _composer("system"), status=derived.status.value, **progress)
+
+    async def _next_ready(self, uow: UnitOfWork, job_types: Sequence[JobType]) -> str | None:
+        query = (
+            sa.select(jobs.c.job_id)
+            .join(channels, channels.c.channel == jobs.c.channel)
+            .where(
+                jobs.c.status == JobStatus.PENDING,
+                jobs.c.unfinished_dependencies == 0,
+                jobs.c.job_type.in_([t.value for t in job_types]),
+            )
+            .order_by(channels.c.last_served_at, jobs.c.enqueued_at, jobs.c.job_id)
+            .limit(1)
+            .with_for_update(of=jobs, skip_locked=True)
+        )
+        return await uow.connection.scalar(query)
+
+    async def _dependency_results(self, uow: UnitOfWork, dependencies: Sequence[str]) -> dict[str, Any]:
+        if not dependencies:
+            return {}
+        rows = await uow.connection.execute(
+            sa.select(jobs.c.job_id, jobs.c.job_type, jobs.c.result).where(jobs.c.job_id.in_(dependencies))
+        )
+        return {row.job_type: from_json(row.result) for row in rows}
+
+    async def _by_idempotency_key(self, uow: UnitOfWork, org_id: str, key: str) -> str | None:
+        return await uow.connection.scalar(
+            sa.select(composes.c.compose_id).where(composes.c.org_id == org_id, composes.c.idempotency_key == key)
+        )
+
+    async def _ensure_channel(self, uow: UnitOfWork, channel: str) -> None:
+        exists = await uow.connection.scalar(sa.select(channels.c.channel).where(channels.c.channel == channel))
+        if exists is None:
+            await uow.connection.execute(channels.insert().values(channel=channel, last_served_at=EPOCH))
+
+    async def _announce_ready(self, uow: UnitOfWork) -> None:
+        if self._postgres:
+            # Delivered at commit, to every composer replica listening.
+            await uow.connection.execute(sa.select(sa.func.pg_notify(READY_CHANNEL, "")))
+        uow.after_commit(self.ready.notify)
+
+    async def _transaction(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Run ``work`` in a unit of work, again when it lost a race with another writer."""
+        for attempt in range(1, RETRIES + 1):
+            try:
+                async with self.store.unit_of_work() as uow:
+                    return await work(uow)
+            except (ConcurrencyError, DBAPIError) as error:
+                if attempt == RETRIES or not _is_race(error):
+                    raise
+                log.debug("queue transaction lost a race (attempt %d): %s", attempt, error)
+        raise AssertionError("unreachable")
+
+
+def _is_race(error: Exception) -> bool:
+    if isinstance(error, ConcurrencyError):
+        return True
+    # Deadlock or serialization failure, or a unique violation from a concurrent insert.
+    code = getattr(getattr(error, "orig", None), "sqlstate", None) or getattr(
+        getattr(getattr(error, "orig", None), "__cause__", None), "sqlstate", None
+    )
+    return code in {"40P01", "40001", "23505"}
+
+
+def _job_error(text: str | None) -> JobError | None:
+    return None if text is None else msgspec.json.decode(text, type=JobError)
+
+
+def _worker(worker_id: str, channel: str) -> Actor:
+    return Actor(subject=worker_id, org_id=channel, client="worker")
+
+
+def _composer(channel: str) -> Actor:
+    return Actor(subject="composer", org_id=channel, client="composer")

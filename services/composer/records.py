@@ -1,0 +1,101 @@
+"""Storing job and compose events together with their projection rows.
+
+Every change goes through here: append the event to the aggregate's stream
+(optimistic concurrency on its version), apply it, and write the projection
+row in the same unit of work.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from domain.composes import ComposeRequested
+from domain.events import DomainEvent, event_from
+from domain.jobs import Job
+from events.envelope import Actor, NewEvent, Stream
+from events.store import UnitOfWork
+from services.composer.tables import composes, jobs
+
+
+def job_stream(job_id: str) -> Stream:
+    return Stream("job", job_id)
+
+
+def compose_stream(compose_id: str) -> Stream:
+    return Stream("compose", compose_id)
+
+
+def to_json(value: Any) -> str | None:
+    return None if value is None else msgspec.json.encode(value).decode()
+
+
+def from_json(text: str | None) -> Any:
+    return None if text is None else msgspec.json.decode(text)
+
+
+async def append(uow: UnitOfWork, stream: Stream, version: int, event: DomainEvent, actor: Actor, compose_id: str) -> None:
+    await uow.append(
+        stream,
+        version,
+        [NewEvent(event_type=event.event_type, payload=event.payload(), actor=actor, correlation_id=compose_id)],
+    )
+
+
+async def load_job(uow: UnitOfWork, job_id: str) -> Job:
+    history = await uow.read_stream(job_stream(job_id))
+    if not history:
+        raise LookupError(f"no job {job_id}")
+    return Job.replay(event_from(e.event_type, e.payload) for e in history)
+
+
+async def record_job(uow: UnitOfWork, job: Job, event: DomainEvent, actor: Actor, now: datetime) -> None:
+    version = job.version
+    job.apply(event)
+    await append(uow, job_stream(job.job_id), version, event, actor, job.compose_id)
+    values = {
+        "status": job.status.value,
+        "result": to_json(job.result),
+        "error": to_json(job.error),
+        "worker_id": job.worker_id,
+        "token": job.token,
+        "lease_expires_at": job.lease_expires_at,
+        "attempts": job.attempts,
+        "version": job.version,
+    }
+    updated = await uow.connection.execute(jobs.update().where(jobs.c.job_id == job.job_id).values(**values))
+    if updated.rowcount == 0:
+        await uow.connection.execute(
+            jobs.insert().values(
+                job_id=job.job_id,
+                compose_id=job.compose_id,
+                job_type=job.job_type.value,
+                channel=job.channel,
+                unfinished_dependencies=len(job.dependencies),
+                args=to_json(job.args),
+                enqueued_at=now,
+                **values,
+            )
+        )
+
+
+async def compose_version(uow: UnitOfWork, compose_id: str) -> int:
+    version = await uow.connection.scalar(sa.select(composes.c.version).where(composes.c.compose_id == compose_id))
+    if version is None:
+        raise LookupError(f"no compose {compose_id}")
+    return version
+
+
+async def record_compose(
+    uow: UnitOfWork, compose_id: str, version: int, event: DomainEvent, actor: Actor, **row: Any
+) -> None:
+    await append(uow, compose_stream(compose_id), version, event, actor, compose_id)
+    if isinstance(event, ComposeRequested):
+        await uow.connection.execute(composes.insert().values(compose_id=compose_id, version=version + 1, **row))
+    else:
+        await uow.connection.execute(
+            composes.update().where(composes.c.compose_id == compose_id).values(version=version + 1, **row)
+        )
