@@ -67,6 +67,14 @@ class JobClaimed(DomainEvent, frozen=True, kw_only=True):
     attempt: int
 
 
+class JobProgressed(DomainEvent, frozen=True, kw_only=True):
+    """The worker reached a new stage: "stage i of n" with its name."""
+
+    stage: str
+    done: int
+    total: int
+
+
 class JobRequeued(DomainEvent, frozen=True, kw_only=True):
     reason: str
     attempt: int
@@ -107,6 +115,7 @@ class Job:
         self.attempts = 0
         self.result: dict[str, Any] | None = None
         self.error: JobError | None = None
+        self.progress: JobProgressed | None = None
         self.version = 0
 
     @classmethod
@@ -134,6 +143,12 @@ class Job:
     def check_token(self, token: str) -> None:
         if self.status is not JobStatus.RUNNING or token != self.token:
             raise StaleToken(f"job {self.job_id} is not held with this token (it is {self.status})")
+
+    def report_progress(self, token: str, stage: str, done: int, total: int) -> JobProgressed:
+        self.check_token(token)
+        if not 0 <= done <= total:
+            raise JobRuleBroken(f"progress {done} of {total} is not possible")
+        return JobProgressed(stage=stage, done=done, total=total)
 
     def finish(self, token: str, result: dict[str, Any]) -> JobFinished:
         self.check_token(token)
@@ -182,8 +197,11 @@ class Job:
             case JobClaimed():
                 self.status, self.worker_id, self.token = JobStatus.RUNNING, event.worker_id, event.token
                 self.lease_expires_at, self.attempts = event.lease_expires_at, event.attempt
+            case JobProgressed():
+                self.progress = event
             case JobRequeued():
                 self.status, self.token, self.worker_id, self.lease_expires_at = JobStatus.PENDING, None, None, None
+                self.progress = None
             case JobFinished():
                 self.status, self.result, self.token = JobStatus.SUCCESS, event.result, None
             case JobFailed():

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from domain.composes import (
     ComposeCanceled,
+    ComposeDeleted,
     ComposeRequested,
     ComposeStatus,
     ComposeStatusChanged,
@@ -40,7 +41,7 @@ from domain.composes import (
 )
 from domain.jobs import FINISHED, Job, JobError, JobStatus, JobType, StaleToken
 from events.engine import reading
-from events.envelope import Actor
+from events.envelope import Actor, as_utc
 from events.errors import ConcurrencyError
 from events.store import EventStore, UnitOfWork
 from events.wakeup import Broadcast
@@ -52,7 +53,7 @@ from services.composer.records import (
     record_job,
     to_json,
 )
-from services.composer.tables import channels, composes, job_dependencies, jobs
+from services.composer.tables import artifacts, channels, composes, job_dependencies, job_logs, jobs
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,12 @@ class JobQueue:
         lease: timedelta = timedelta(seconds=60),
         max_attempts: int = 3,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_claim: Callable[[str, datetime], None] = lambda job_type, enqueued_at: None,
+        on_lapse: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
+        self.on_claim = on_claim
+        self.on_lapse = on_lapse
         self.lease = lease
         self.max_attempts = max_attempts
         self.clock = clock
@@ -147,6 +152,8 @@ class JobQueue:
                 channels.update().where(channels.c.channel == job.channel).values(last_served_at=now)
             )
             await self._refresh_compose(uow, job.compose_id)
+            enqueued_at = await uow.connection.scalar(sa.select(jobs.c.enqueued_at).where(jobs.c.job_id == job.job_id))
+            uow.after_commit(lambda: self.on_claim(job.job_type.value, as_utc(enqueued_at)))
             return Claim(
                 job_id=job.job_id, compose_id=job.compose_id, job_type=job.job_type, token=claimed.token,
                 args=job.args, dependency_results=await self._dependency_results(uow, job.dependencies),
@@ -195,6 +202,41 @@ class JobQueue:
     async def fail(self, token: str, error: JobError) -> None:
         await self._conclude(token, lambda job: job.fail(token, error))
 
+    async def report_progress(self, token: str, stage: str, done: int, total: int) -> None:
+        async def progress(uow: UnitOfWork) -> None:
+            job = await self._held(uow, token)
+            await record_job(uow, job, job.report_progress(token, stage, done, total), _worker(job.worker_id or "", job.channel), self.clock())
+
+        await self._transaction(progress)
+
+    async def append_logs(self, token: str, lines: Sequence[str]) -> None:
+        async with self.store.unit_of_work() as uow:
+            job = await self._held(uow, token)
+            now = self.clock()
+            await uow.connection.execute(job_logs.insert(), [{"job_id": job.job_id, "line": line, "logged_at": now} for line in lines])
+
+    async def record_artifact(self, token: str, name: str, sha256: str, size: int) -> str:
+        """Note a stored artifact of the held job's compose; returns the compose id."""
+        async with self.store.unit_of_work() as uow:
+            job = await self._held(uow, token)
+            row = {"job_id": job.job_id, "sha256": sha256, "size": size, "stored_at": self.clock()}
+            updated = await uow.connection.execute(
+                artifacts.update().where(artifacts.c.compose_id == job.compose_id, artifacts.c.name == name).values(**row)
+            )
+            if updated.rowcount == 0:
+                await uow.connection.execute(artifacts.insert().values(compose_id=job.compose_id, name=name, **row))
+            return job.compose_id
+
+    async def delete_compose(self, compose_id: str, actor: Actor) -> None:
+        """Cancel what still runs, then hide the compose; its events stay for the audit log."""
+        await self.cancel_compose(compose_id, actor, reason="deleted")
+
+        async def delete(uow: UnitOfWork) -> None:
+            version = await compose_version(uow, compose_id)
+            await record_compose(uow, compose_id, version, ComposeDeleted(), actor, deleted=True)
+
+        await self._transaction(delete)
+
     async def cancel_compose(self, compose_id: str, actor: Actor, reason: str = "canceled") -> None:
         async def cancel(uow: UnitOfWork) -> None:
             unfinished = (
@@ -205,6 +247,8 @@ class JobQueue:
                     .with_for_update()
                 )
             ).scalars().all()
+            if not unfinished:
+                return
             for job_id in unfinished:
                 job = await load_job(uow, job_id)
                 await record_job(uow, job, job.cancel(reason), actor, self.clock())
@@ -231,6 +275,7 @@ class JobQueue:
                 job = await load_job(uow, job_id)
                 outcome = job.lapse(now, self.max_attempts)
                 await record_job(uow, job, outcome, _composer(job.channel), now)
+                uow.after_commit(lambda: self.on_lapse())
                 await self._after_conclusion(uow, job)
             if lapsed:
                 await self._announce_ready(uow)
@@ -261,6 +306,20 @@ class JobQueue:
             for r in rows
         ]  # fmt: skip
 
+    async def compose_of(self, token: str) -> str:
+        async with reading(self.store.engine) as conn:
+            compose_id = await conn.scalar(
+                sa.select(jobs.c.compose_id).where(jobs.c.token == token, jobs.c.status == JobStatus.RUNNING)
+            )
+        if compose_id is None:
+            raise StaleToken("no job is held with this token")
+        return compose_id
+
+    async def job_status_probe(self) -> None:
+        """Fails unless the queue's tables can be read (readiness)."""
+        async with reading(self.store.engine) as conn:
+            await conn.scalar(sa.select(sa.func.count()).select_from(channels))
+
     async def job_status(self, job_id: str) -> JobStatus:
         async with reading(self.store.engine) as conn:
             status = await conn.scalar(sa.select(jobs.c.status).where(jobs.c.job_id == job_id))
@@ -270,14 +329,18 @@ class JobQueue:
 
     # -- inside a unit of work --------------------------------------------------------
 
+    async def _held(self, uow: UnitOfWork, token: str) -> Job:
+        """The job held with ``token``, locked for this unit of work."""
+        job_id = await uow.connection.scalar(sa.select(jobs.c.job_id).where(jobs.c.token == token).with_for_update())
+        if job_id is None:
+            raise StaleToken("no job is held with this token")
+        job = await load_job(uow, job_id)
+        job.check_token(token)
+        return job
+
     async def _conclude(self, token: str, decide: Callable[[Job], Any]) -> None:
         async def conclude(uow: UnitOfWork) -> None:
-            job_id = await uow.connection.scalar(
-                sa.select(jobs.c.job_id).where(jobs.c.token == token).with_for_update()
-            )
-            if job_id is None:
-                raise StaleToken("no job is held with this token")
-            job = await load_job(uow, job_id)
+            job = await self._held(uow, token)
             await record_job(uow, job, decide(job), _worker(job.worker_id or "", job.channel), self.clock())
             await self._after_conclusion(uow, job)
 

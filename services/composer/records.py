@@ -64,6 +64,7 @@ async def record_job(uow: UnitOfWork, job: Job, event: DomainEvent, actor: Actor
         "token": job.token,
         "lease_expires_at": job.lease_expires_at,
         "attempts": job.attempts,
+        "progress": to_json(job.progress),
         "version": job.version,
     }
     updated = await uow.connection.execute(jobs.update().where(jobs.c.job_id == job.job_id).values(**values))

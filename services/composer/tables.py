@@ -31,6 +31,7 @@ jobs = sa.Table(
     sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("progress", sa.Text, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Index(
         "ix_composer_jobs_ready",
@@ -82,4 +83,37 @@ composes = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.UniqueConstraint("org_id", "idempotency_key", name="uq_composer_composes_idempotency"),
     sa.Index("ix_composer_composes_org_created", "org_id", "created_at"),
+)
+
+workers = sa.Table(
+    "composer_workers",
+    metadata,
+    sa.Column("worker_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("arch", sa.String(20), nullable=False),
+    sa.Column("registered_by", sa.String(200), nullable=False),
+    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Build logs are operational output, not domain state: a table, not events.
+job_logs = sa.Table(
+    "composer_job_logs",
+    metadata,
+    sa.Column("line_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(64), nullable=False),
+    sa.Column("line", sa.Text, nullable=False),
+    sa.Column("logged_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_composer_job_logs_job", "job_id", "line_id"),
+)
+
+artifacts = sa.Table(
+    "composer_artifacts",
+    metadata,
+    sa.Column("compose_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("job_id", sa.String(64), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -26,7 +26,7 @@ from services.identity.issuer import mount_issuer
 from services.identity.principal import Principal
 from services.identity.tokens import TokenValidator
 from tests.unit.identity.browser import new_verifier, read_form
-from tests.unit.identity.serving import reserve_socket, serving
+from tests.servers.asgi import reserve_socket, serving
 
 pytestmark = pytest.mark.e2e
 

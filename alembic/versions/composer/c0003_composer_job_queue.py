@@ -1,4 +1,4 @@
-"""composer database: job queue and compose projections.
+"""composer database: job queue, compose projections, workers, logs and artifacts.
 
 Revision ID: c0003
 Revises: c0002
@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("progress", sa.Text, nullable=True),
         sa.Column("version", sa.Integer, nullable=False),
     )
     op.create_index(
@@ -80,9 +81,38 @@ def upgrade() -> None:
         sa.UniqueConstraint("org_id", "idempotency_key", name="uq_composer_composes_idempotency"),
     )
     op.create_index("ix_composer_composes_org_created", "composer_composes", ["org_id", "created_at"])
+    op.create_table(
+        "composer_workers",
+        sa.Column("worker_id", sa.String(64), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("arch", sa.String(20), nullable=False),
+        sa.Column("registered_by", sa.String(200), nullable=False),
+        sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "composer_job_logs",
+        sa.Column("line_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("job_id", sa.String(64), nullable=False),
+        sa.Column("line", sa.Text, nullable=False),
+        sa.Column("logged_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_composer_job_logs_job", "composer_job_logs", ["job_id", "line_id"])
+    op.create_table(
+        "composer_artifacts",
+        sa.Column("compose_id", sa.String(64), primary_key=True),
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("job_id", sa.String(64), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("composer_artifacts")
+    op.drop_table("composer_job_logs")
+    op.drop_table("composer_workers")
     op.drop_table("composer_composes")
     op.drop_table("composer_channels")
     op.drop_table("composer_job_dependencies")

@@ -16,7 +16,7 @@ import pytest
 from services.identity.config import ClientRegistration, IssuerConfig, UserAccount, new_client, new_user
 from services.identity.issuer import create_issuer_app
 from services.identity.signing_keys import SigningKeys
-from tests.unit.identity.serving import RequestLog, reserve_socket, serving
+from tests.servers.asgi import RequestLog, reserve_socket, serving
 
 AUDIENCE = "image-builder"
 REDIRECT_URI = "http://127.0.0.1:9/callback"

@@ -14,7 +14,7 @@ from services.identity.signing_keys import SigningKeys
 from services.identity.tokens import InvalidToken, IssuerUnavailable, TokenValidator
 from tests.unit.identity.conftest import AUDIENCE, Accounts, FakeClock, RunningIssuer, issuer_config
 from tests.unit.identity.forged_tokens import signed, valid_claims
-from tests.unit.identity.serving import reserve_socket, serving
+from tests.servers.asgi import reserve_socket, serving
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from services.identity.guards import BearerAuth
 from services.identity.principal import Principal
 from services.identity.tokens import TokenValidator
 from tests.unit.identity.conftest import AUDIENCE, FakeClock, RunningIssuer
-from tests.unit.identity.serving import reserve_socket, serving
+from tests.servers.asgi import reserve_socket, serving
 
 pytestmark = pytest.mark.unit
 
