@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     relay.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     relay.set_defaults(run=_relay)
 
+    serve = commands.add_parser("serve", help="run one service (distributed mode)")
+    serve.add_argument("service", choices=("composer",))
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.set_defaults(run=_serve)
+
     up = commands.add_parser("up", help="run the whole system in one process (embedded mode)")
     up.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     up.add_argument("--port", type=int, help="port to listen on (default 8080)")
@@ -80,6 +86,27 @@ def _relay(args: argparse.Namespace) -> int:
         )
         return 2
     asyncio.run(run_relay(settings, args.service, metrics_port=args.metrics_port))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.composer.app import create_app
+    from services.composer.config import composer_config, token_validator
+    from services.logs import configure_logging
+
+    settings = load_settings(host=args.host, port=args.port)
+    if not settings.oidc_issuer:
+        print(
+            "image-builder serve composer checks bearer tokens: set IMAGE_BUILDER_OIDC_ISSUER to the "
+            "OpenID Connect issuer URL (and IMAGE_BUILDER_OIDC_AUDIENCE if not image-builder)",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging()
+    app = create_app(composer_config(settings), token_validator(settings))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
     return 0
 
 

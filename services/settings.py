@@ -25,6 +25,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     kafka_partitions: int = 6
     relay_poll_interval: float = 2.0
     outbox_retention_hours: float = 24.0
+    oidc_issuer: str | None = None
+    oidc_audience: str = "image-builder"
+    oidc_jwks_url: str | None = None
+    oidc_org_claim: str = "org_id"
+    oidc_roles_claim: str = "roles"
+    composer_trusted_clients: frozenset[str] = frozenset()
+    composer_lease_seconds: float = 60.0
+    composer_max_attempts: int = 3
+    artifact_dir: Path | None = None
 
     def database_url(self, service: str) -> str:
         if service == "composer":
@@ -49,4 +58,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         kafka_partitions=int(env.get("IMAGE_BUILDER_KAFKA_PARTITIONS", "6")),
         relay_poll_interval=float(env.get("IMAGE_BUILDER_RELAY_POLL_INTERVAL", "2.0")),
         outbox_retention_hours=float(env.get("IMAGE_BUILDER_OUTBOX_RETENTION_HOURS", "24")),
+        oidc_issuer=env.get("IMAGE_BUILDER_OIDC_ISSUER") or None,
+        oidc_audience=env.get("IMAGE_BUILDER_OIDC_AUDIENCE", "image-builder"),
+        oidc_jwks_url=env.get("IMAGE_BUILDER_OIDC_JWKS_URL") or None,
+        oidc_org_claim=env.get("IMAGE_BUILDER_OIDC_ORG_CLAIM", "org_id"),
+        oidc_roles_claim=env.get("IMAGE_BUILDER_OIDC_ROLES_CLAIM", "roles"),
+        composer_trusted_clients=frozenset(
+            name.strip() for name in env.get("IMAGE_BUILDER_COMPOSER_TRUSTED_CLIENTS", "").split(",") if name.strip()
+        ),
+        composer_lease_seconds=float(env.get("IMAGE_BUILDER_COMPOSER_LEASE_SECONDS", "60")),
+        composer_max_attempts=int(env.get("IMAGE_BUILDER_COMPOSER_MAX_ATTEMPTS", "3")),
+        artifact_dir=Path(env.get("IMAGE_BUILDER_ARTIFACT_DIR") or data_dir / "artifacts"),
     )

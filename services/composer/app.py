@@ -86,6 +86,8 @@ def create_app(config: ComposerConfig, validator: TokenValidator) -> Litestar:
         lifespan=[lifespan],
         middleware=[BearerAuth(validator, exclude=("/health", "/ready", "/metrics", f"{OPENAPI_PATH}/openapi.json"))],
         exception_handlers=EXCEPTION_HANDLERS,
+        # The process configures logging (services/logs.py); Litestar must not replace it.
+        logging_config=None,
         openapi_config=OpenAPIConfig(
             title="image-builder composer", version="2", path=OPENAPI_PATH, render_plugins=[]
         ),

@@ -154,6 +154,7 @@ class JobQueue:
             await self._refresh_compose(uow, job.compose_id)
             enqueued_at = await uow.connection.scalar(sa.select(jobs.c.enqueued_at).where(jobs.c.job_id == job.job_id))
             uow.after_commit(lambda: self.on_claim(job.job_type.value, as_utc(enqueued_at)))
+            uow.after_commit(lambda: _log_job("claimed", job))
             return Claim(
                 job_id=job.job_id, compose_id=job.compose_id, job_type=job.job_type, token=claimed.token,
                 args=job.args, dependency_results=await self._dependency_results(uow, job.dependencies),
@@ -276,6 +277,7 @@ class JobQueue:
                 outcome = job.lapse(now, self.max_attempts)
                 await record_job(uow, job, outcome, _composer(job.channel), now)
                 uow.after_commit(lambda: self.on_lapse())
+                uow.after_commit(lambda job=job: _log_job(f"lease lapsed, {job.status.value}", job, logging.WARNING))
                 await self._after_conclusion(uow, job)
             if lapsed:
                 await self._announce_ready(uow)
@@ -343,6 +345,7 @@ class JobQueue:
             job = await self._held(uow, token)
             await record_job(uow, job, decide(job), _worker(job.worker_id or "", job.channel), self.clock())
             await self._after_conclusion(uow, job)
+            uow.after_commit(lambda: _log_job(job.status.value, job))
 
         await self._transaction(conclude)
 
@@ -460,6 +463,13 @@ def _is_race(error: Exception) -> bool:
         getattr(getattr(error, "orig", None), "__cause__", None), "sqlstate", None
     )
     return code in {"40P01", "40001", "23505"}
+
+
+def _log_job(what: str, job: Job, level: int = logging.INFO) -> None:
+    log.log(
+        level, "job %s (%s) %s", job.job_id, job.job_type.value, what,
+        extra={"compose_id": job.compose_id, "job_id": job.job_id, "worker_id": job.worker_id, "org_id": job.channel},
+    )  # fmt: skip
 
 
 def _job_error(text: str | None) -> JobError | None:

@@ -16,7 +16,7 @@ import pytest
 from events.engine import create_engine
 from events.store import EventStore
 
-from tests.cli import IMAGE_BUILDER
+from tests.cli import IMAGE_BUILDER, run_cli
 from tests.random_refs import new_event, random_stream
 from tests.servers._util import free_port
 
@@ -94,3 +94,10 @@ async def test_up_relays_events_committed_to_a_store(embedded: tuple[str, subpro
     while (outbox := _get(f"{base}/status")[1][0]["outbox"]) != {"pending": 0, "published": 1}:
         assert time.monotonic() < deadline, f"not relayed: {outbox}"
         time.sleep(0.2)
+
+
+def test_serve_composer_refuses_to_start_without_an_issuer(tmp_path: Path) -> None:
+    refused = run_cli("serve", "composer", env={"IMAGE_BUILDER_OIDC_ISSUER": "", "IMAGE_BUILDER_DATA_DIR": str(tmp_path)})
+
+    assert refused.returncode == 2
+    assert "IMAGE_BUILDER_OIDC_ISSUER" in refused.stderr
