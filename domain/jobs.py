@@ -63,6 +63,7 @@ class JobEnqueued(DomainEvent, frozen=True, kw_only=True):
 class JobClaimed(DomainEvent, frozen=True, kw_only=True):
     worker_id: str
     token: str
+    claimed_at: datetime
     lease_expires_at: datetime
     attempt: int
 
@@ -112,6 +113,7 @@ class Job:
         self.token: str | None = None
         self.worker_id: str | None = None
         self.lease_expires_at: datetime | None = None
+        self.claimed_at: datetime | None = None
         self.attempts = 0
         self.result: dict[str, Any] | None = None
         self.error: JobError | None = None
@@ -138,7 +140,9 @@ class Job:
     def claim(self, worker_id: str, token: str, now: datetime, lease: timedelta) -> JobClaimed:
         if self.status is not JobStatus.PENDING:
             raise JobRuleBroken(f"job {self.job_id} is {self.status}, not pending")
-        return JobClaimed(worker_id=worker_id, token=token, lease_expires_at=now + lease, attempt=self.attempts + 1)
+        return JobClaimed(
+            worker_id=worker_id, token=token, claimed_at=now, lease_expires_at=now + lease, attempt=self.attempts + 1
+        )
 
     def check_token(self, token: str) -> None:
         if self.status is not JobStatus.RUNNING or token != self.token:
@@ -197,6 +201,7 @@ class Job:
             case JobClaimed():
                 self.status, self.worker_id, self.token = JobStatus.RUNNING, event.worker_id, event.token
                 self.lease_expires_at, self.attempts = event.lease_expires_at, event.attempt
+                self.claimed_at = event.claimed_at
             case JobProgressed():
                 self.progress = event
             case JobRequeued():

@@ -67,6 +67,7 @@ def create_app(config: ComposerConfig, validator: TokenValidator) -> Litestar:
         queue = JobQueue(
             store, lease=timedelta(seconds=config.lease_seconds), max_attempts=config.max_attempts,
             on_claim=composer_metrics.claimed, on_lapse=composer_metrics.requeues.inc,
+            on_conclusion=composer_metrics.concluded,
         )  # fmt: skip
         background = QueueBackground(queue, sweep_interval=config.sweep_interval)
         await background.start()

@@ -26,6 +26,13 @@ class ComposerMetrics:
             "composer_job_wait_seconds", "From enqueue to claim", ["type"], registry=self.registry,
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600, 3600),
         )  # fmt: skip
+        self.run_seconds = Histogram(
+            "composer_job_run_seconds", "From claim to result", ["type", "status"], registry=self.registry,
+            buckets=(0.1, 1, 5, 30, 60, 300, 900, 1800, 3600, 7200),
+        )  # fmt: skip
+
+    def concluded(self, job_type: str, status: str, seconds: float) -> None:
+        self.run_seconds.labels(type=job_type, status=status).observe(seconds)
 
     def claimed(self, job_type: str, enqueued_at: datetime) -> None:
         self.claims.labels(type=job_type).inc()

@@ -93,10 +93,12 @@ class JobQueue:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_claim: Callable[[str, datetime], None] = lambda job_type, enqueued_at: None,
         on_lapse: Callable[[], None] = lambda: None,
+        on_conclusion: Callable[[str, str, float], None] = lambda job_type, status, seconds: None,
     ) -> None:
         self.store = store
         self.on_claim = on_claim
         self.on_lapse = on_lapse
+        self.on_conclusion = on_conclusion
         self.lease = lease
         self.max_attempts = max_attempts
         self.clock = clock
@@ -346,6 +348,9 @@ class JobQueue:
             await record_job(uow, job, decide(job), _worker(job.worker_id or "", job.channel), self.clock())
             await self._after_conclusion(uow, job)
             uow.after_commit(lambda: _log_job(job.status.value, job))
+            if job.claimed_at is not None:
+                seconds = (self.clock() - job.claimed_at).total_seconds()
+                uow.after_commit(lambda: self.on_conclusion(job.job_type.value, job.status.value, seconds))
 
         await self._transaction(conclude)
 

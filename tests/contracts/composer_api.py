@@ -246,12 +246,18 @@ class ComposerApiContract:
         assert f"{COMPOSE}/compose" in document.json()["paths"]
         assert {d["name"] for d in distributions["items"]} == {"debian-12", "debian-13"}
 
-    async def test_metrics_count_pending_jobs_per_type_and_tenant_and_claims(self, composer: Composer) -> None:
+    async def test_metrics_count_jobs_per_type_and_tenant_claims_and_durations(self, composer: Composer) -> None:
+        await self.submit(composer)
         await self.submit(composer)
         async with composer.client("worker") as http:
-            await claim(http, await register(http), ["depsolve"])
+            worker_id = await register(http)
+            first = await claim(http, worker_id, ["depsolve"])
+            await claim(http, worker_id, ["depsolve"])
+            await http.patch(f"{WORKER}/jobs/{first['token']}", json={"result": {}})
             text = (await http.get("/metrics")).text
 
         assert 'composer_jobs{status="running",tenant="org-a",type="depsolve"} 1.0' in text
-        assert 'composer_jobs{status="pending",tenant="org-a",type="build"} 1.0' in text
-        assert 'composer_claims_total{type="depsolve"} 1.0' in text
+        assert 'composer_jobs{status="pending",tenant="org-a",type="build"} 2.0' in text
+        assert 'composer_claims_total{type="depsolve"} 2.0' in text
+        assert 'composer_job_wait_seconds_count{type="depsolve"} 2.0' in text
+        assert 'composer_job_run_seconds_count{status="success",type="depsolve"} 1.0' in text
