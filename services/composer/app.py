@@ -49,7 +49,7 @@ def health() -> dict[str, str]:
 
 @get("/ready")
 async def ready(state: State) -> dict[str, str]:
-    await state.queue.job_status_probe()
+    await state.queue.reads.job_status_probe()
     return {"status": "ready"}
 
 

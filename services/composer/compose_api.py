@@ -20,7 +20,7 @@ from domain.composes import plan_jobs
 from domain.distributions import DISTRIBUTIONS
 from domain.jobs import JobType
 from domain.validation import validate_compose_request
-from services.composer.composes import compose_status
+from services.composer.status_document import compose_status
 from services.composer.tenancy import actor_of, caller_org
 from services.composer.views import ComposeNotFound
 from services.identity.guards import require_roles

@@ -19,33 +19,30 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
 
 from domain.composes import (
     ComposeCanceled,
     ComposeDeleted,
     ComposeRequested,
-    ComposeStatus,
-    ComposeStatusChanged,
-    DerivedStatus,
     JobView,
     PlannedJob,
-    UploadStatus,
     derive_status,
 )
 from domain.jobs import FINISHED, Job, JobError, JobStatus, JobType, StaleToken
-from events.engine import reading
 from events.envelope import Actor, as_utc
-from events.errors import ConcurrencyError
 from events.store import EventStore, UnitOfWork
 from events.wakeup import Broadcast
+from services.composer.queue_reads import QueueReads
 from services.composer.records import (
+    composer_actor,
+    refresh_compose,
+    worker_actor,
     compose_version,
     from_json,
     load_job,
@@ -53,14 +50,13 @@ from services.composer.records import (
     record_job,
     to_json,
 )
+from services.composer.retrying import run_retrying
 from services.composer.tables import artifacts, channels, composes, job_dependencies, job_logs, jobs
 
 log = logging.getLogger(__name__)
 
 READY_CHANNEL = "composer_jobs_ready"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-RETRIES = 8
-T = TypeVar("T")
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,16 +67,6 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
     args: dict[str, Any]
     dependency_results: dict[str, Any]
     lease_expires_at: datetime
-
-
-class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
-    job_id: str
-    job_type: JobType
-    status: JobStatus
-    attempts: int
-    worker_id: str | None
-    result: dict[str, Any] | None
-    error: JobError | None
 
 
 class JobQueue:
@@ -96,6 +82,7 @@ class JobQueue:
         on_conclusion: Callable[[str, str, float], None] = lambda job_type, status, seconds: None,
     ) -> None:
         self.store = store
+        self.reads = QueueReads(store.engine)
         self.on_claim = on_claim
         self.on_lapse = on_lapse
         self.on_conclusion = on_conclusion
@@ -137,7 +124,7 @@ class JobQueue:
             await self._announce_ready(uow)
             return compose_id
 
-        return await self._transaction(submit)
+        return await run_retrying(self.store, submit)
 
     async def claim(self, worker_id: str, job_types: Sequence[JobType]) -> Claim | None:
         """Take the next ready job of these types, fairly across tenants; None if there is none."""
@@ -149,11 +136,11 @@ class JobQueue:
             job = await load_job(uow, job_id)
             now = self.clock()
             claimed = job.claim(worker_id, secrets.token_urlsafe(24), now, self.lease)
-            await record_job(uow, job, claimed, _worker(worker_id, job.channel), now)
+            await record_job(uow, job, claimed, worker_actor(worker_id, job.channel), now)
             await uow.connection.execute(
                 channels.update().where(channels.c.channel == job.channel).values(last_served_at=now)
             )
-            await self._refresh_compose(uow, job.compose_id)
+            await refresh_compose(uow, job.compose_id)
             enqueued_at = await uow.connection.scalar(sa.select(jobs.c.enqueued_at).where(jobs.c.job_id == job.job_id))
             uow.after_commit(lambda: self.on_claim(job.job_type.value, as_utc(enqueued_at)))
             uow.after_commit(lambda: _log_job("claimed", job))
@@ -163,7 +150,7 @@ class JobQueue:
                 lease_expires_at=claimed.lease_expires_at,
             )  # fmt: skip
 
-        return await self._transaction(claim)
+        return await run_retrying(self.store, claim)
 
     async def wait_and_claim(self, worker_id: str, job_types: Sequence[JobType], timeout: float) -> Claim | None:
         """Long-poll: claim as soon as a job is ready, or None after ``timeout`` seconds."""
@@ -208,9 +195,9 @@ class JobQueue:
     async def report_progress(self, token: str, stage: str, done: int, total: int) -> None:
         async def progress(uow: UnitOfWork) -> None:
             job = await self._held(uow, token)
-            await record_job(uow, job, job.report_progress(token, stage, done, total), _worker(job.worker_id or "", job.channel), self.clock())
+            await record_job(uow, job, job.report_progress(token, stage, done, total), worker_actor(job.worker_id or "", job.channel), self.clock())
 
-        await self._transaction(progress)
+        await run_retrying(self.store, progress)
 
     async def append_logs(self, token: str, lines: Sequence[str]) -> None:
         async with self.store.unit_of_work() as uow:
@@ -238,7 +225,7 @@ class JobQueue:
             version = await compose_version(uow, compose_id)
             await record_compose(uow, compose_id, version, ComposeDeleted(), actor, deleted=True)
 
-        await self._transaction(delete)
+        await run_retrying(self.store, delete)
 
     async def cancel_compose(self, compose_id: str, actor: Actor, reason: str = "canceled") -> None:
         async def cancel(uow: UnitOfWork) -> None:
@@ -257,9 +244,9 @@ class JobQueue:
                 await record_job(uow, job, job.cancel(reason), actor, self.clock())
             version = await compose_version(uow, compose_id)
             await record_compose(uow, compose_id, version, ComposeCanceled(reason=reason), actor)
-            await self._refresh_compose(uow, compose_id)
+            await refresh_compose(uow, compose_id)
 
-        await self._transaction(cancel)
+        await run_retrying(self.store, cancel)
 
     async def expire_leases(self) -> int:
         """Requeue (or, after ``max_attempts``, fail) running jobs whose lease lapsed."""
@@ -277,7 +264,7 @@ class JobQueue:
             for job_id, _ in lapsed:
                 job = await load_job(uow, job_id)
                 outcome = job.lapse(now, self.max_attempts)
-                await record_job(uow, job, outcome, _composer(job.channel), now)
+                await record_job(uow, job, outcome, composer_actor(job.channel), now)
                 uow.after_commit(lambda: self.on_lapse())
                 uow.after_commit(lambda job=job: _log_job(f"lease lapsed, {job.status.value}", job, logging.WARNING))
                 await self._after_conclusion(uow, job)
@@ -285,51 +272,7 @@ class JobQueue:
                 await self._announce_ready(uow)
             return len(lapsed)
 
-        return await self._transaction(expire)
-
-    async def compose_status(self, compose_id: str) -> DerivedStatus:
-        async with reading(self.store.engine) as conn:
-            row = (await conn.execute(sa.select(composes).where(composes.c.compose_id == compose_id))).first()
-        if row is None:
-            raise LookupError(f"no compose {compose_id}")
-        return DerivedStatus(
-            status=ComposeStatus(row.status), upload_status=UploadStatus(row.upload_status),
-            error=_job_error(row.error), done=row.jobs_done, total=row.jobs_total,
-        )  # fmt: skip
-
-    async def compose_jobs(self, compose_id: str) -> list[JobRecord]:
-        async with reading(self.store.engine) as conn:
-            rows = (
-                await conn.execute(sa.select(jobs).where(jobs.c.compose_id == compose_id).order_by(jobs.c.job_id))
-            ).all()
-        return [
-            JobRecord(
-                job_id=r.job_id, job_type=JobType(r.job_type), status=JobStatus(r.status), attempts=r.attempts,
-                worker_id=r.worker_id, result=from_json(r.result), error=_job_error(r.error),
-            )
-            for r in rows
-        ]  # fmt: skip
-
-    async def compose_of(self, token: str) -> str:
-        async with reading(self.store.engine) as conn:
-            compose_id = await conn.scalar(
-                sa.select(jobs.c.compose_id).where(jobs.c.token == token, jobs.c.status == JobStatus.RUNNING)
-            )
-        if compose_id is None:
-            raise StaleToken("no job is held with this token")
-        return compose_id
-
-    async def job_status_probe(self) -> None:
-        """Fails unless the queue's tables can be read (readiness)."""
-        async with reading(self.store.engine) as conn:
-            await conn.scalar(sa.select(sa.func.count()).select_from(channels))
-
-    async def job_status(self, job_id: str) -> JobStatus:
-        async with reading(self.store.engine) as conn:
-            status = await conn.scalar(sa.select(jobs.c.status).where(jobs.c.job_id == job_id))
-        if status is None:
-            raise LookupError(f"no job {job_id}")
-        return JobStatus(status)
+        return await run_retrying(self.store, expire)
 
     # -- inside a unit of work --------------------------------------------------------
 
@@ -345,14 +288,14 @@ class JobQueue:
     async def _conclude(self, token: str, decide: Callable[[Job], Any]) -> None:
         async def conclude(uow: UnitOfWork) -> None:
             job = await self._held(uow, token)
-            await record_job(uow, job, decide(job), _worker(job.worker_id or "", job.channel), self.clock())
+            await record_job(uow, job, decide(job), worker_actor(job.worker_id or "", job.channel), self.clock())
             await self._after_conclusion(uow, job)
             uow.after_commit(lambda: _log_job(job.status.value, job))
             if job.claimed_at is not None:
                 seconds = (self.clock() - job.claimed_at).total_seconds()
                 uow.after_commit(lambda: self.on_conclusion(job.job_type.value, job.status.value, seconds))
 
-        await self._transaction(conclude)
+        await run_retrying(self.store, conclude)
 
     async def _after_conclusion(self, uow: UnitOfWork, job: Job) -> None:
         """Hand the outcome on: release dependents, or fail them with this job's error."""
@@ -373,40 +316,11 @@ class JobQueue:
                 dependent = await load_job(uow, dependent_id)
                 if dependent.status not in FINISHED:
                     failed = dependent.fail_for_dependency(job.job_id, job.error)
-                    await record_job(uow, dependent, failed, _composer(dependent.channel), self.clock())
+                    await record_job(uow, dependent, failed, composer_actor(dependent.channel), self.clock())
                     await self._after_conclusion(uow, dependent)
         elif job.status is JobStatus.PENDING:
             await self._announce_ready(uow)
-        await self._refresh_compose(uow, job.compose_id)
-
-    async def _refresh_compose(self, uow: UnitOfWork, compose_id: str) -> None:
-        rows = (
-            await uow.connection.execute(
-                sa.select(jobs.c.job_type, jobs.c.status, jobs.c.error).where(jobs.c.compose_id == compose_id)
-            )
-        ).all()
-        derived = derive_status(
-            [
-                JobView(job_type=JobType(r.job_type), status=JobStatus(r.status), error=_job_error(r.error))
-                for r in rows
-            ]
-        )
-        current = (
-            await uow.connection.execute(
-                sa.select(composes.c.status, composes.c.version).where(composes.c.compose_id == compose_id)
-            )
-        ).one()
-        progress = {
-            "upload_status": derived.upload_status.value,
-            "error": to_json(derived.error),
-            "jobs_done": derived.done,
-            "jobs_total": derived.total,
-        }
-        if current.status == derived.status.value:
-            await uow.connection.execute(composes.update().where(composes.c.compose_id == compose_id).values(**progress))
-            return
-        changed = ComposeStatusChanged(status=derived.status, error=derived.error)
-        await record_compose(uow, compose_id, current.version, changed, _composer("system"), status=derived.status.value, **progress)
+        await refresh_compose(uow, job.compose_id)
 
     async def _next_ready(self, uow: UnitOfWork, job_types: Sequence[JobType]) -> str | None:
         query = (
@@ -447,43 +361,8 @@ class JobQueue:
             await uow.connection.execute(sa.select(sa.func.pg_notify(READY_CHANNEL, "")))
         uow.after_commit(self.ready.notify)
 
-    async def _transaction(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Run ``work`` in a unit of work, again when it lost a race with another writer."""
-        for attempt in range(1, RETRIES + 1):
-            try:
-                async with self.store.unit_of_work() as uow:
-                    return await work(uow)
-            except (ConcurrencyError, DBAPIError) as error:
-                if attempt == RETRIES or not _is_race(error):
-                    raise
-                log.debug("queue transaction lost a race (attempt %d): %s", attempt, error)
-        raise AssertionError("unreachable")
-
-
-def _is_race(error: Exception) -> bool:
-    if isinstance(error, ConcurrencyError):
-        return True
-    # Deadlock or serialization failure, or a unique violation from a concurrent insert.
-    code = getattr(getattr(error, "orig", None), "sqlstate", None) or getattr(
-        getattr(getattr(error, "orig", None), "__cause__", None), "sqlstate", None
-    )
-    return code in {"40P01", "40001", "23505"}
-
-
 def _log_job(what: str, job: Job, level: int = logging.INFO) -> None:
     log.log(
         level, "job %s (%s) %s", job.job_id, job.job_type.value, what,
         extra={"compose_id": job.compose_id, "job_id": job.job_id, "worker_id": job.worker_id, "org_id": job.channel},
     )  # fmt: skip
-
-
-def _job_error(text: str | None) -> JobError | None:
-    return None if text is None else msgspec.json.decode(text, type=JobError)
-
-
-def _worker(worker_id: str, channel: str) -> Actor:
-    return Actor(subject=worker_id, org_id=channel, client="worker")
-
-
-def _composer(channel: str) -> Actor:
-    return Actor(subject="composer", org_id=channel, client="composer")

@@ -13,9 +13,9 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from domain.composes import ComposeRequested
+from domain.composes import ComposeRequested, ComposeStatusChanged, JobView, derive_status
 from domain.events import DomainEvent, event_from
-from domain.jobs import Job
+from domain.jobs import Job, JobError, JobStatus, JobType
 from events.envelope import Actor, NewEvent, Stream
 from events.store import UnitOfWork
 from services.composer.tables import composes, jobs
@@ -35,6 +35,10 @@ def to_json(value: Any) -> str | None:
 
 def from_json(text: str | None) -> Any:
     return None if text is None else msgspec.json.decode(text)
+
+
+def job_error(text: str | None) -> JobError | None:
+    return None if text is None else msgspec.json.decode(text, type=JobError)
 
 
 async def append(uow: UnitOfWork, stream: Stream, version: int, event: DomainEvent, actor: Actor, compose_id: str) -> None:
@@ -100,3 +104,42 @@ async def record_compose(
         await uow.connection.execute(
             composes.update().where(composes.c.compose_id == compose_id).values(version=version + 1, **row)
         )
+
+
+async def refresh_compose(uow: UnitOfWork, compose_id: str) -> None:
+    """Derive the compose's status from its jobs; record ComposeStatusChanged when it moved."""
+    rows = (
+        await uow.connection.execute(
+            sa.select(jobs.c.job_type, jobs.c.status, jobs.c.error).where(jobs.c.compose_id == compose_id)
+        )
+    ).all()
+    derived = derive_status(
+        [
+            JobView(job_type=JobType(r.job_type), status=JobStatus(r.status), error=job_error(r.error))
+            for r in rows
+        ]
+    )
+    current = (
+        await uow.connection.execute(
+            sa.select(composes.c.status, composes.c.version).where(composes.c.compose_id == compose_id)
+        )
+    ).one()
+    progress = {
+        "upload_status": derived.upload_status.value,
+        "error": to_json(derived.error),
+        "jobs_done": derived.done,
+        "jobs_total": derived.total,
+    }
+    if current.status == derived.status.value:
+        await uow.connection.execute(composes.update().where(composes.c.compose_id == compose_id).values(**progress))
+        return
+    changed = ComposeStatusChanged(status=derived.status, error=derived.error)
+    await record_compose(uow, compose_id, current.version, changed, composer_actor("system"), status=derived.status.value, **progress)
+
+
+def worker_actor(worker_id: str, channel: str) -> Actor:
+    return Actor(subject=worker_id, org_id=channel, client="worker")
+
+
+def composer_actor(channel: str) -> Actor:
+    return Actor(subject="composer", org_id=channel, client="composer")

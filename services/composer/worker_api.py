@@ -118,7 +118,7 @@ class WorkerController(Controller):
         if not declared:
             raise HTTPException(status_code=400, detail="X-Checksum-SHA256: the artifact's sha256 is required")
         await state.queue.heartbeat(token)
-        compose_id = await state.queue.compose_of(token)
+        compose_id = await state.queue.reads.compose_of(token)
         size = await state.artifacts.store(compose_id, name, request.stream(), declared)
         await state.queue.record_artifact(token, name, declared.lower(), size)
         return {"name": name, "sha256": declared.lower(), "size": size}

@@ -128,7 +128,7 @@ class JobQueueContract:
             await queue.heartbeat(first.token)
 
         await queue.finish(second.token, {"ok": True})
-        assert await queue.job_status(first.job_id) is JobStatus.SUCCESS
+        assert await queue.reads.job_status(first.job_id) is JobStatus.SUCCESS
 
     async def test_a_lapsed_lease_requeues_then_fails_with_a_clear_reason(self, queue: JobQueue, clock: Clock) -> None:
         compose_id = await self.submit(queue)
@@ -139,7 +139,7 @@ class JobQueueContract:
             assert await queue.expire_leases() == 1
 
         assert await queue.claim("worker-3", ALL_TYPES) is None
-        status = await queue.compose_status(compose_id)
+        status = await queue.reads.compose_status(compose_id)
         assert status.status is ComposeStatus.FAILURE
         assert status.error is not None and status.error.reason == "worker stopped responding"
 
@@ -163,9 +163,9 @@ class JobQueueContract:
 
         await queue.fail(depsolve.token, error)
 
-        status = await queue.compose_status(compose_id)
+        status = await queue.reads.compose_status(compose_id)
         assert status.status is ComposeStatus.FAILURE
-        jobs = await queue.compose_jobs(compose_id)
+        jobs = await queue.reads.compose_jobs(compose_id)
         dependents = [job for job in jobs if job.job_type is not JobType.DEPSOLVE]
         assert dependents and all(job.status is JobStatus.FAILURE for job in dependents)
         build = next(job for job in dependents if job.job_type is JobType.BUILD)
@@ -196,7 +196,7 @@ class JobQueueContract:
         assert await queue.heartbeat(running.token) is JobStatus.CANCELED
         with pytest.raises(StaleToken):
             await queue.finish(running.token, {"too": "late"})
-        status = await queue.compose_status(compose_id)
+        status = await queue.reads.compose_status(compose_id)
         assert status.status is ComposeStatus.FAILURE and status.error is not None
         assert status.error.reason == "canceled"
         assert await queue.claim("worker-2", ALL_TYPES) is None
@@ -208,7 +208,7 @@ class JobQueueContract:
         other_org = await self.submit(queue, random_org(), idempotency_key="abc")
 
         assert first == second != other_org
-        assert len(await queue.compose_jobs(first)) == 3
+        assert len(await queue.reads.compose_jobs(first)) == 3
 
     async def test_each_of_1000_jobs_is_claimed_once_by_50_racing_claimers(self, queue: JobQueue) -> None:
         for _ in range(10):
@@ -251,17 +251,17 @@ class JobQueueContract:
         await queue.finish(done.token, {"ok": 1})
         await queue.fail(broken.token, JobError(id=ERROR_BUILD_FAILED, reason="boom"))
         await queue.cancel_compose(doomed.compose_id, Actor(subject="u", org_id="o"))
-        before = {cid: await queue.compose_jobs(cid) for cid in composes}
+        before = {cid: await queue.reads.compose_jobs(cid) for cid in composes}
         states = {job.status for jobs in before.values() for job in jobs}
         assert states == {JobStatus.PENDING, JobStatus.RUNNING, JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.CANCELED}
 
         engine = create_engine(database_url)
         try:
             restarted = JobQueue(EventStore(engine), clock=clock)
-            after = {cid: await restarted.compose_jobs(cid) for cid in composes}
+            after = {cid: await restarted.reads.compose_jobs(cid) for cid in composes}
             assert after == before
             await restarted.finish(held.token, {"after": "restart"})
-            assert await restarted.job_status(held.job_id) is JobStatus.SUCCESS
+            assert await restarted.reads.job_status(held.job_id) is JobStatus.SUCCESS
             assert (await restarted.claim("w", [JobType.BUILD])) is not None
         finally:
             await engine.dispose()
