@@ -114,10 +114,22 @@ def _up(args: argparse.Namespace) -> int:
     import uvicorn
 
     from services.embedded import create_app
+    from services.embedded_identity import embedded_identity
 
     settings = load_settings(host=args.host, port=args.port, data_dir=args.data_dir)
-    print(f"image-builder (embedded) on http://{settings.host}:{settings.port}/status, data in {settings.data_dir}")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    url = f"http://{settings.host}:{settings.port}"
+    identity = embedded_identity(settings.data_dir, f"{url}/oidc")
+    secrets = identity.secrets
+    print(
+        f"image-builder (embedded) on {url}  (data in {settings.data_dir})\n"
+        f"  sign in as:        {secrets.username} / {secrets.password}\n"
+        f"  service account:   client id {secrets.client_id}, secret {secrets.client_secret}\n"
+        f"  token endpoint:    {url}/oidc/token  (client credentials)\n"
+        f"  compose API:       {url}/api/image-builder-composer/v2\n"
+        f"  status:            {url}/status",
+        flush=True,
+    )
+    uvicorn.run(create_app(settings, identity), host=settings.host, port=settings.port, log_level="info")
     return 0
 
 

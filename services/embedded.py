@@ -1,9 +1,9 @@
-"""The embedded mode: every service in one process on SQLite stores.
+"""The embedded mode: the whole system in one process on SQLite stores.
 
-So far the event stores and their relays exist: ``image-builder up`` migrates
-both service databases, relays each outbox to the in-process broker, and
-serves health, readiness and a status summary. The composer, backend,
-frontend and worker join here as they are built.
+``image-builder up`` serves, on one port: the built-in OpenID Connect issuer
+(``/oidc``), the composer's compose and worker APIs, and health, readiness
+and a status summary; it relays both services' outboxes to the in-process
+broker. The backend, frontend and worker join here as they are built.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ from events.inprocess import InProcessBroker
 from events.migrations import SERVICES, upgrade_async
 from events.relay import OutboxRelay
 from events.verify import ChainReport
+from services.composer.app import COMPOSER_ROUTES, PUBLIC_PATHS, composer_state, metrics, openapi_config
+from services.composer.config import composer_config
+from services.composer.errors import EXCEPTION_HANDLERS
+from services.embedded_identity import EmbeddedIdentity
+from services.identity.guards import BearerAuth
+from services.identity.issuer import mount_issuer
 from services.settings import Settings
 from services.stores import open_store
 
@@ -68,7 +74,7 @@ async def status(state: State) -> list[StoreStatus]:
     return found
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
     @asynccontextmanager
     async def services(app: Litestar) -> AsyncIterator[None]:
         broker = InProcessBroker()
@@ -78,9 +84,11 @@ def create_app(settings: Settings) -> Litestar:
                 await upgrade_async(settings.database_url(service), service)
                 store = await stack.enter_async_context(open_store(settings, service))
                 relays[service] = OutboxRelay(store, broker.publisher(), poll_interval=settings.relay_poll_interval)
+            composer = await stack.enter_async_context(
+                composer_state(composer_config(settings), relays["composer"].store)
+            )
             running = [asyncio.create_task(relay.run()) for relay in relays.values()]
-            app.state.broker = broker
-            app.state.relays = relays
+            app.state.update(broker=broker, relays=relays, **composer)
             try:
                 yield
             finally:
@@ -88,4 +96,13 @@ def create_app(settings: Settings) -> Litestar:
                     relay.request_stop()
                 await asyncio.gather(*running)
 
-    return Litestar(route_handlers=[health, ready, status], lifespan=[services])
+    return Litestar(
+        route_handlers=[
+            health, ready, status, metrics, *COMPOSER_ROUTES,
+            mount_issuer(identity.config, signing_keys=identity.keys),
+        ],  # fmt: skip
+        lifespan=[services],
+        middleware=[BearerAuth(identity.validator(), exclude=(*PUBLIC_PATHS, "/status"))],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+    )

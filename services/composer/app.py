@@ -1,7 +1,8 @@
 """The composer service: ``create_app`` wires one replica together.
 
 Nothing connects at import time; the lifespan opens the database, starts the
-queue's background duties and closes everything on shutdown.
+queue's background duties and closes everything on shutdown. The embedded
+mode (services/embedded.py) serves the same routes with the same state.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from litestar import Litestar, Response, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ControllerRouterHandler
 
 from events.engine import create_engine
 from events.store import EventStore
@@ -30,6 +33,7 @@ from services.identity.guards import BearerAuth
 from services.identity.tokens import TokenValidator
 
 OPENAPI_PATH = compose_api.PREFIX
+PUBLIC_PATHS = ("/health", "/ready", "/metrics", f"{OPENAPI_PATH}/openapi.json")
 
 
 class ComposerConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,41 +59,54 @@ async def ready(state: State) -> dict[str, str]:
 
 @get("/metrics", media_type="text/plain; version=0.0.4")
 async def metrics(state: State) -> Response[bytes]:
-    return Response(await state.metrics.render(state.store.engine), media_type="text/plain; version=0.0.4")
+    return Response(await state.metrics.render(state.queue.store.engine), media_type="text/plain; version=0.0.4")
+
+
+COMPOSER_ROUTES: list[ControllerRouterHandler] = [compose_api.ComposeController, worker_api.WorkerController]
+
+
+@asynccontextmanager
+async def composer_state(config: ComposerConfig, store: EventStore) -> AsyncIterator[dict[str, Any]]:
+    """Everything the composer's handlers find on ``app.state``, running until closed."""
+    composer_metrics = ComposerMetrics()
+    queue = JobQueue(
+        store, lease=timedelta(seconds=config.lease_seconds), max_attempts=config.max_attempts,
+        on_claim=composer_metrics.claimed, on_lapse=composer_metrics.requeues.inc,
+        on_conclusion=composer_metrics.concluded,
+    )  # fmt: skip
+    background = QueueBackground(queue, sweep_interval=config.sweep_interval)
+    await background.start()
+    try:
+        yield {
+            "queue": queue, "views": ComposeViews(store.engine), "fleet": Fleet(store.engine, queue.clock),
+            "artifacts": ArtifactStore(config.artifact_dir), "trusted_clients": config.trusted_clients,
+            "metrics": composer_metrics,
+        }  # fmt: skip
+    finally:
+        await background.stop()
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(title="image-builder composer", version="2", path=OPENAPI_PATH, render_plugins=[])
 
 
 def create_app(config: ComposerConfig, validator: TokenValidator) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = create_engine(config.database_url)
-        store = EventStore(engine, outbox_topic=config.outbox_topic)
-        composer_metrics = ComposerMetrics()
-        queue = JobQueue(
-            store, lease=timedelta(seconds=config.lease_seconds), max_attempts=config.max_attempts,
-            on_claim=composer_metrics.claimed, on_lapse=composer_metrics.requeues.inc,
-            on_conclusion=composer_metrics.concluded,
-        )  # fmt: skip
-        background = QueueBackground(queue, sweep_interval=config.sweep_interval)
-        await background.start()
-        app.state.update(
-            store=store, queue=queue, views=ComposeViews(engine), fleet=Fleet(engine, queue.clock),
-            artifacts=ArtifactStore(config.artifact_dir), trusted_clients=config.trusted_clients,
-            metrics=composer_metrics,
-        )  # fmt: skip
         try:
-            yield
+            async with composer_state(config, EventStore(engine, outbox_topic=config.outbox_topic)) as state:
+                app.state.update(state)
+                yield
         finally:
-            await background.stop()
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[compose_api.ComposeController, worker_api.WorkerController, health, ready, metrics],
+        route_handlers=[*COMPOSER_ROUTES, health, ready, metrics],
         lifespan=[lifespan],
-        middleware=[BearerAuth(validator, exclude=("/health", "/ready", "/metrics", f"{OPENAPI_PATH}/openapi.json"))],
+        middleware=[BearerAuth(validator, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         # The process configures logging (services/logs.py); Litestar must not replace it.
         logging_config=None,
-        openapi_config=OpenAPIConfig(
-            title="image-builder composer", version="2", path=OPENAPI_PATH, render_plugins=[]
-        ),
+        openapi_config=openapi_config(),
     )

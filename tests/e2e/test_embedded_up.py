@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import subprocess
@@ -31,10 +32,8 @@ def _get(url: str) -> tuple[int, object]:
         return error.code, json.load(error)
 
 
-@pytest.fixture
-def embedded(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
-    port = free_port()
-    data_dir = tmp_path / "data"
+def start_up(port: int, data_dir: Path) -> tuple[str, subprocess.Popen[str], list[str]]:
+    """Start `image-builder up`; returns its URL, the process and what it printed first."""
     process = subprocess.Popen(
         [str(IMAGE_BUILDER), "up", "--port", str(port), "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
@@ -53,10 +52,27 @@ def embedded(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]
             process.kill()
             pytest.fail(f"image-builder up did not become ready:\n{process.communicate()[0]}")
         time.sleep(0.2)
-    yield base, process, data_dir
+    assert process.stdout is not None
+    banner = [process.stdout.readline() for _ in range(6)]
+    return base, process, banner
+
+
+def stop(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
-        process.kill()
-        process.wait()
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    data_dir = tmp_path / "data"
+    base, process, _ = start_up(free_port(), data_dir)
+    yield base, process, data_dir
+    stop(process)
 
 
 def test_up_migrates_both_stores_and_reports_them_healthy(embedded: tuple[str, subprocess.Popen[str], Path]) -> None:
@@ -101,3 +117,59 @@ def test_serve_composer_refuses_to_start_without_an_issuer(tmp_path: Path) -> No
 
     assert refused.returncode == 2
     assert "IMAGE_BUILDER_OIDC_ISSUER" in refused.stderr
+
+
+def _service_account(banner: list[str]) -> tuple[str, str]:
+    line = next(line for line in banner if "service account:" in line)
+    _, _, rest = line.partition("client id ")
+    client_id, _, secret = rest.strip().partition(", secret ")
+    return client_id, secret
+
+
+def _token(base: str, client_id: str, secret: str) -> str:
+    request = urllib.request.Request(
+        f"{base}/oidc/token", data=b"grant_type=client_credentials", method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["access_token"]
+
+
+def _call(base: str, path: str, token: str, body: object | None = None) -> tuple[int, object]:
+    request = urllib.request.Request(
+        f"{base}{path}", data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_up_prints_accounts_that_work_and_keeps_them_and_the_history_across_restarts(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    base, process, banner = start_up(port, data_dir)
+    try:
+        assert any(f"on {base}" in line for line in banner)
+        assert any("sign in as:" in line for line in banner)
+        client_id, secret = _service_account(banner)
+        token = _token(base, client_id, secret)
+        assert _call(base, "/api/image-builder-composer/v2/composes", "not-a-token")[0] == 401
+        request = {"distribution": "debian-12", "image_requests": [{"architecture": "x86_64", "image_type": "tar"}]}
+        created, body = _call(base, "/api/image-builder-composer/v2/compose", token, request)
+        assert created == 201, body
+    finally:
+        stop(process)
+    assert process.returncode == 0
+
+    base, process, second_banner = start_up(port, data_dir)
+    try:
+        assert second_banner == banner
+        token = _token(base, client_id, secret)
+        status, listed = _call(base, "/api/image-builder-composer/v2/composes", token)
+        assert status == 200 and [item["id"] for item in listed["items"]] == [body["id"]]
+    finally:
+        stop(process)

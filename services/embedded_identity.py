@@ -1,0 +1,63 @@
+"""The embedded mode's identity: the built-in issuer's accounts, made once.
+
+On the first start a first-login user, a service account for scripts and a
+client for the embedded worker are created; their plaintext secrets are kept
+in a private file (0600) in the data directory so every start can print them,
+while the issuer itself stores only hashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from joserfc.jwk import KeySet
+
+from services.identity.config import IssuerConfig, create_initial_config, new_client
+from services.identity.private_files import write_private_file
+from services.identity.signing_keys import SigningKeys
+from services.identity.tokens import TokenValidator
+
+AUDIENCE = "image-builder"
+WORKER_CLIENT = "embedded-worker"
+ORG = "local"
+
+
+class EmbeddedSecrets(msgspec.Struct, frozen=True, kw_only=True):
+    username: str
+    password: str
+    client_id: str
+    client_secret: str
+    worker_client_id: str
+    worker_client_secret: str
+
+
+@dataclass(frozen=True)
+class EmbeddedIdentity:
+    config: IssuerConfig
+    secrets: EmbeddedSecrets
+    keys: SigningKeys
+
+    def validator(self) -> TokenValidator:
+        # The keys are our own: no need to fetch them over HTTP from ourselves.
+        return TokenValidator(self.config.issuer, AUDIENCE, jwks=KeySet.import_key_set(self.keys.public_jwks()))
+
+
+def embedded_identity(data_dir: Path, issuer_url: str) -> EmbeddedIdentity:
+    config_file, secrets_file = data_dir / "issuer.json", data_dir / "embedded-secrets.json"
+    if config_file.exists() and secrets_file.exists():
+        config = IssuerConfig.from_file(config_file, issuer=issuer_url)
+        secrets = msgspec.json.decode(secrets_file.read_bytes(), type=EmbeddedSecrets)
+    else:
+        config, first = create_initial_config(issuer_url, data_dir, org_id=ORG)
+        worker, worker_secret = new_client(WORKER_CLIENT, ORG, ("worker",))
+        config = msgspec.structs.replace(config, clients=(*config.clients, worker))
+        secrets = EmbeddedSecrets(
+            username=first.username, password=first.password, client_id=first.client_id,
+            client_secret=first.client_secret, worker_client_id=WORKER_CLIENT, worker_client_secret=worker_secret,
+        )  # fmt: skip
+        data_dir.mkdir(parents=True, exist_ok=True)
+        write_private_file(secrets_file, msgspec.json.encode(secrets))
+        config.save(config_file)
+    return EmbeddedIdentity(config=config, secrets=secrets, keys=SigningKeys(config.key_file))
