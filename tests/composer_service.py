@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -37,7 +38,25 @@ class Composer:
     url: str
     issuer_url: str
     secrets: dict[str, str]
+    app: Any = None
     tokens: dict[str, str] = field(default_factory=dict)
+
+    @asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """The composer is down inside this block, and back on the same port after it."""
+        await self._server.__aexit__(None, None, None)
+        try:
+            yield
+        finally:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", int(self.url.rsplit(":", 1)[1])))
+            self._server = serving(self.app(), sock)
+            await self._server.__aenter__()
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.issuer_url}/token"
 
     async def token(self, client_id: str) -> str:
         if client_id not in self.tokens:
@@ -73,9 +92,17 @@ async def running_composer(database_url: str, work_dir: Path, **options: Any) ->
         database_url=database_url, artifact_dir=work_dir / "artifacts", trusted_clients=frozenset({"backend"}),
         sweep_interval=0.2, **options,
     )  # fmt: skip
+    def app() -> Any:
+        return create_app(config, TokenValidator(issuer_url, AUDIENCE))
+
     async with serving(create_issuer_app(issuer), issuer_sock):
-        async with serving(create_app(config, TokenValidator(issuer_url, AUDIENCE)), composer_sock):
-            yield Composer(composer_url, issuer_url, secrets)
+        composer = Composer(composer_url, issuer_url, secrets, app)
+        composer._server = serving(app(), composer_sock)
+        await composer._server.__aenter__()
+        try:
+            yield composer
+        finally:
+            await composer._server.__aexit__(None, None, None)
 
 
 def sha256(data: bytes) -> str:

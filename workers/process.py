@@ -1,0 +1,168 @@
+"""The worker process: claim jobs, run them, report; never lose a finished result.
+
+Each slot long-polls the composer for a job it can run. While a job runs, a
+watcher renews its lease and asks whether it was canceled; a canceled (or no
+longer ours) job is stopped. A finished job's result is kept and offered again
+with backoff until the composer accepts it or says the job is no longer ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from workers.client import Assignment, ComposerClient, ComposerUnreachable, StaleJob
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 30.0
+
+
+class JobFailure(Exception):
+    """The job could not be done; ``reason`` is what a user sees."""
+
+    def __init__(self, reason: str, details: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+
+class Reporter:
+    """Progress and log lines of one job, sent to the composer as they come."""
+
+    def __init__(self, client: ComposerClient, token: str) -> None:
+        self._client = client
+        self._token = token
+        self._lines: list[str] = []
+
+    def log(self, line: str) -> None:
+        self._lines.append(line)
+
+    async def stage(self, name: str, done: int, total: int) -> None:
+        await self.flush(progress={"stage": name, "done": done, "total": total})
+
+    async def flush(self, **update: Any) -> None:
+        lines, self._lines = self._lines, []
+        if not lines and not update:
+            return
+        try:
+            await self._client.report(self._token, log=lines, **update)
+        except ComposerUnreachable:
+            self._lines = lines + self._lines  # keep them for the next flush
+
+
+JobRunner = Callable[[Assignment, Reporter, asyncio.Event], Awaitable[dict[str, Any]]]
+
+
+class Worker:
+    def __init__(
+        self, client: ComposerClient, runners: dict[str, JobRunner], *, name: str, arch: str = "x86_64",
+        slots: int = 1, poll_timeout: float = 30.0, watch_interval: float = 10.0, log_interval: float = 1.0,
+    ) -> None:  # fmt: skip
+        self.client = client
+        self.runners = runners
+        self.name = name
+        self.arch = arch
+        self.slots = slots
+        self.poll_timeout = poll_timeout
+        self.watch_interval = watch_interval
+        self.log_interval = log_interval
+        self.worker_id: str | None = None
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        self.worker_id = await self._persist(lambda: self.client.register(self.name, self.arch))
+        if self.worker_id is None:
+            return
+        log.info("worker %s registered as %s", self.name, self.worker_id, extra={"worker_id": self.worker_id})
+        await asyncio.gather(*(self._slot() for _ in range(self.slots)))
+
+    async def _slot(self) -> None:
+        assert self.worker_id is not None
+        types = sorted(self.runners)
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                job = await self.client.claim(self.worker_id, types, self.poll_timeout)
+                backoff = 1.0
+            except ComposerUnreachable as error:
+                log.warning("composer unreachable, retrying in %.0fs: %s", backoff, error)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            if job is not None:
+                await self.work(job)
+
+    async def work(self, job: Assignment) -> None:
+        ids = {"compose_id": job.compose_id, "job_id": job.job_id, "worker_id": self.worker_id}
+        log.info("running %s job %s", job.type, job.job_id, extra=ids)
+        reporter = Reporter(self.client, job.token)
+        cancel = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(job.token, cancel, reporter))
+        try:
+            outcome: dict[str, Any] = {"result": await self.runners[job.type](job, reporter, cancel)}
+        except JobFailure as failure:
+            outcome = {"error": {"reason": failure.reason, "details": failure.details}}
+        except asyncio.CancelledError:
+            if not cancel.is_set():
+                raise
+            outcome = {}
+        except Exception as error:  # noqa: BLE001 - any crash of a job is reported as its failure
+            log.exception("%s job %s crashed", job.type, job.job_id, extra=ids)
+            outcome = {"error": {"reason": f"{job.type} failed: {error}", "details": {"exception": type(error).__name__}}}
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if cancel.is_set():
+            log.info("%s job %s stopped: canceled or no longer ours", job.type, job.job_id, extra=ids)
+            return
+        await reporter.flush()
+        delivered = await self._persist(lambda: self.client.report(job.token, **outcome), give_up_on_stale=True)
+        log.info("%s job %s %s", job.type, job.job_id, "reported" if delivered is not False else "was stale", extra=ids)
+
+    async def _watch(self, token: str, cancel: asyncio.Event, reporter: Reporter) -> None:
+        """Renew the lease, pass on log lines, and notice cancellation."""
+        last_renewal = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(self.log_interval)
+            await reporter.flush()
+            if asyncio.get_running_loop().time() - last_renewal < self.watch_interval:
+                continue
+            last_renewal = asyncio.get_running_loop().time()
+            try:
+                if await self.client.canceled(token):
+                    cancel.set()
+                    return
+            except StaleJob:
+                cancel.set()
+                return
+            except ComposerUnreachable as error:
+                log.warning("cannot renew the lease yet: %s", error)
+
+    async def _persist(self, call: Callable[[], Awaitable[Any]], give_up_on_stale: bool = False) -> Any:
+        """Try ``call`` until it goes through; None if stopped first, False if the job went stale."""
+        backoff = 1.0
+        while True:
+            try:
+                return await call()
+            except StaleJob:
+                if give_up_on_stale:
+                    return False
+                raise
+            except ComposerUnreachable as error:
+                log.warning("composer unreachable, retrying in %.0fs: %s", backoff, error)
+            if self._stop.is_set() and not give_up_on_stale:
+                return None
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
