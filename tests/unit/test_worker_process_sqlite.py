@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,17 @@ async def composer(tmp_path: Path) -> AsyncIterator[Composer]:
 def worker_for(composer: Composer, runners: dict[str, Any]) -> tuple[Worker, ComposerClient]:
     client = ComposerClient(composer.url, composer.token_url, "worker", composer.secrets["worker"])
     return Worker(client, runners, name="test-worker", poll_timeout=2, watch_interval=0.2, log_interval=0.1), client
+
+
+@asynccontextmanager
+async def running(worker: Worker, client: ComposerClient) -> AsyncIterator[None]:
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        worker.request_stop()
+        await asyncio.wait_for(task, 60)
+        await client.close()
 
 
 async def submit(composer: Composer) -> str:
@@ -65,8 +77,7 @@ async def test_a_worker_takes_a_compose_through_all_its_jobs(composer: Composer,
     holder: list[ComposerClient] = []
     worker, client = worker_for(composer, simple_runners(tmp_path, holder))
     holder.append(client)
-    running = asyncio.create_task(worker.run())
-    try:
+    async with running(worker, client):
         compose_id = await submit(composer)
         await until(lambda: _is(composer, compose_id, "success"), "compose success")
         async with composer.client("alice-cli") as http:
@@ -74,10 +85,6 @@ async def test_a_worker_takes_a_compose_through_all_its_jobs(composer: Composer,
             download = await http.get(f"{COMPOSE}/composes/{compose_id}/artifacts/image.tar")
         assert ["resolved 1 package"] in [build["log"] for build in logs["image_builds"]]
         assert download.content == b"tree" * 1000
-    finally:
-        worker.request_stop()
-        await asyncio.wait_for(running, 10)
-        await client.close()
 
 
 async def test_a_failing_job_is_reported_with_its_reason(composer: Composer, tmp_path: Path) -> None:
@@ -85,17 +92,12 @@ async def test_a_failing_job_is_reported_with_its_reason(composer: Composer, tmp
         raise JobFailure("package nope not found", {"package": "nope"})
 
     worker, client = worker_for(composer, {"depsolve": depsolve})
-    running = asyncio.create_task(worker.run())
-    try:
+    async with running(worker, client):
         compose_id = await submit(composer)
         await until(lambda: _is(composer, compose_id, "failure"), "compose failure")
         failed = await status(composer, compose_id)
         assert failed["error"]["reason"] == "package nope not found"
         assert failed["error"]["details"] == {"package": "nope"}
-    finally:
-        worker.request_stop()
-        await asyncio.wait_for(running, 10)
-        await client.close()
 
 
 async def test_a_canceled_compose_stops_its_running_job(composer: Composer) -> None:
@@ -108,18 +110,13 @@ async def test_a_canceled_compose_stops_its_running_job(composer: Composer) -> N
         raise asyncio.CancelledError
 
     worker, client = worker_for(composer, {"depsolve": depsolve})
-    running = asyncio.create_task(worker.run())
-    try:
+    async with running(worker, client):
         compose_id = await submit(composer)
         await asyncio.wait_for(started.wait(), 30)
         async with composer.client("alice-cli") as http:
             await http.post(f"{COMPOSE}/composes/{compose_id}/cancel")
         await asyncio.wait_for(stopped.wait(), 10)
         assert (await status(composer, compose_id))["error"]["reason"] == "canceled"
-    finally:
-        worker.request_stop()
-        await asyncio.wait_for(running, 10)
-        await client.close()
 
 
 async def test_a_result_finished_while_the_composer_is_down_is_delivered_when_it_is_back(composer: Composer) -> None:
@@ -132,18 +129,13 @@ async def test_a_result_finished_while_the_composer_is_down_is_delivered_when_it
 
     worker, client = worker_for(composer, {"depsolve": depsolve})
     worker.watch_interval = 3600  # no lease renewals in the way of this test
-    running = asyncio.create_task(worker.run())
-    try:
+    async with running(worker, client):
         compose_id = await submit(composer)
         await asyncio.wait_for(started.wait(), 30)
         async with composer.outage():
             release.set()
             await asyncio.sleep(2)  # the worker tries, fails and keeps the result
         await until(lambda: _job_done(composer, compose_id), "result delivered after the outage", 60)
-    finally:
-        worker.request_stop()
-        await asyncio.wait_for(running, 60)
-        await client.close()
 
 
 async def _is(composer: Composer, compose_id: str, wanted: str) -> bool:
