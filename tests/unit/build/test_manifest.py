@@ -1,0 +1,144 @@
+"""Manifests generated per image type, and stage ids that identify what a stage makes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from workers.build.depsolve import PackageSpec
+from workers.build.generate import UnsupportedImage, generate_manifest, packages_for
+from workers.build.manifest import Manifest, StageSpec, stage_id, stage_ids
+
+PACKAGES = [
+    PackageSpec(
+        name="bash",
+        version="5.2.15-2+b2",
+        arch="amd64",
+        sha256="a" * 64,
+        size=1,
+        url="http://deb.debian.org/debian/pool/main/b/bash/bash_5.2.15-2+b2_amd64.deb",
+    )
+]
+
+
+def request(image_type: str, **customizations: Any) -> dict[str, Any]:
+    return {
+        "distribution": "debian-12",
+        "image": {"architecture": "x86_64", "image_type": image_type},
+        "customizations": customizations,
+        "image_index": 0,
+    }
+
+
+def stage_types(manifest: Manifest) -> list[list[str]]:
+    return [[s.type for s in p.stages] for p in manifest.pipelines]
+
+
+def test_a_plain_tar_is_a_bootstrap_a_finalize_and_a_tar() -> None:
+    manifest = generate_manifest(request("tar"), PACKAGES, {})
+    assert stage_types(manifest) == [["bootstrap", "finalize"], ["tar"]]
+    assert manifest.pipelines[1].input == "os"
+    assert manifest.pipelines[1].stages[0].options == {"filename": "root.tar"}
+
+
+def test_customizations_become_stages_in_an_order_where_owners_exist_before_files() -> (
+    None
+):
+    manifest = generate_manifest(request(
+        "tar", hostname="web", users=[{"name": "alice", "password": "secret123"}],
+        files=[{"path": "/etc/a", "user": "alice"}], services={"enabled": ["ssh"]}, timezone="Europe/Berlin",
+        firewall={"ports": ["22/tcp"]}, first_boot_script="echo hi",
+    ), PACKAGES, {"alice": "$6$s$h"})  # fmt: skip
+    assert stage_types(manifest)[0] == [
+        "bootstrap",
+        "hostname",
+        "timezone",
+        "users",
+        "files",
+        "firewall",
+        "first-boot",
+        "services",
+        "finalize",
+    ]
+    users = manifest.pipelines[0].stages[3].options["users"]
+    assert users[0]["password_hash"] == "$6$s$h"
+    assert b"secret123" not in manifest.to_json()
+
+
+def test_a_guest_image_boots_by_label_from_a_gpt_disk() -> None:
+    manifest = generate_manifest(
+        request("guest-image", kernel={"append": "quiet"}), PACKAGES, {}
+    )
+    assert stage_types(manifest) == [
+        ["bootstrap", "boot-config", "files", "services", "finalize"],
+        ["guest-image"],
+    ]
+    assembler = manifest.pipelines[1].stages[0].options
+    assert (
+        assembler["kernel_cmdline"]
+        == "root=LABEL=root ro console=tty0 console=ttyS0 quiet"
+    )
+    assert (
+        manifest.pipelines[0].stages[1].options["kernel_cmdline"]
+        == assembler["kernel_cmdline"]
+    )
+    assert assembler["filename"] == "disk.qcow2"
+
+
+def test_the_same_request_gives_the_same_manifest() -> None:
+    one = generate_manifest(request("guest-image"), PACKAGES, {})
+    assert (
+        one.to_json()
+        == generate_manifest(request("guest-image"), PACKAGES, {}).to_json()
+    )
+    assert Manifest.from_json(one.to_json()) == one
+
+
+def test_an_image_type_not_built_yet_is_refused() -> None:
+    with pytest.raises(UnsupportedImage, match="vsphere"):
+        generate_manifest(request("vsphere"), PACKAGES, {})
+
+
+def test_a_guest_image_asks_for_a_kernel_systemd_and_an_initramfs() -> None:
+    wanted = packages_for(request("guest-image"))
+    assert {
+        "linux-image-amd64",
+        "systemd-sysv",
+        "initramfs-tools",
+        "systemd-boot",
+    } <= set(wanted)
+
+
+def test_a_requested_kernel_replaces_the_default_one_and_extras_follow_customizations() -> (
+    None
+):
+    wanted = packages_for(
+        request(
+            "guest-image",
+            kernel={"name": "linux-image-cloud-amd64"},
+            firewall={"ports": ["22/tcp"]},
+            locale={"languages": ["de_DE.UTF-8"]},
+            packages=["curl"],
+        )
+    )
+    assert "linux-image-amd64" not in wanted
+    assert {"linux-image-cloud-amd64", "nftables", "locales", "curl"} <= set(wanted)
+
+
+def test_a_stage_id_changes_with_its_options_and_its_inputs() -> None:
+    stage = StageSpec(type="hostname", options={"hostname": "a"})
+    assert stage_id(stage, ["x"]) == stage_id(
+        StageSpec(type="hostname", options={"hostname": "a"}), ["x"]
+    )
+    assert stage_id(stage, ["x"]) != stage_id(
+        StageSpec(type="hostname", options={"hostname": "b"}), ["x"]
+    )
+    assert stage_id(stage, ["x"]) != stage_id(stage, ["y"])
+
+
+def test_the_assemblers_id_chains_from_the_trees_last_stage() -> None:
+    manifest = generate_manifest(request("tar", hostname="a"), PACKAGES, {})
+    other = generate_manifest(request("tar", hostname="b"), PACKAGES, {})
+    assert stage_ids(manifest)["os"][0] == stage_ids(other)["os"][0]
+    assert stage_ids(manifest)["image"] != stage_ids(other)["image"]

@@ -1,0 +1,251 @@
+"""Turn a build job's request and its depsolved packages into a manifest.
+
+This is the only place that knows what an image type is made of; the stages
+only know how to do one thing each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from domain.compose_request import ImageRequest
+from domain.customizations import Customizations, Timezone
+from domain.distributions import Distribution, debian_architecture, get_distribution
+from domain.image_types import get_image_type
+from domain.names import parse_port
+from workers.build.depsolve import (
+    PackageSpec,
+    Source,
+    default_sources,
+    key_file_name,
+    sources_list,
+)
+from workers.build.manifest import Manifest, PipelineSpec, StageSpec
+from workers.build.stages import locale as locale_stage
+
+SUPPORTED = ("tar", "guest-image")
+KERNEL = "linux-image-amd64"
+# A build without its own SOURCE_DATE_EPOCH gets its distribution's release
+# date: fixed, so equal requests give equal artifacts, and not 0, which shadow
+# would store as "password changed on 1970-01-01, change it now".
+RELEASE_EPOCHS = {"debian-12": 1686355200, "debian-13": 1754697600}
+NETWORK_FILE = "/etc/systemd/network/80-image-builder-dhcp.network"
+NETWORK = "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n"
+KEY_DIR = "/etc/apt/keyrings"
+
+
+class UnsupportedImage(ValueError):
+    pass
+
+
+def parse_request(
+    request: Mapping[str, Any],
+) -> tuple[Distribution, ImageRequest, Customizations]:
+    dist = get_distribution(request["distribution"])
+    if dist is None:
+        raise UnsupportedImage(f"unknown distribution {request['distribution']!r}")
+    image = msgspec.convert(request["image"], ImageRequest)
+    if image.image_type not in SUPPORTED:
+        raise UnsupportedImage(
+            f"image type {image.image_type!r} cannot be built yet; supported: {SUPPORTED}"
+        )
+    customizations = msgspec.convert(
+        request.get("customizations") or {}, Customizations
+    )
+    return dist, image, customizations
+
+
+def packages_for(request: Mapping[str, Any]) -> list[str]:
+    """What to depsolve for a request: the image type's packages, then the user's."""
+    _dist, image, c = parse_request(request)
+    image_type = get_image_type(image.image_type)
+    assert image_type is not None
+    wanted = list(image_type.packages)
+    if c.kernel is not None and c.kernel.name is not None and KERNEL in wanted:
+        wanted[wanted.index(KERNEL)] = c.kernel.name
+    if c.locale is not None and locale_stage.needs_locales_package(c.locale.languages):
+        wanted.append("locales")
+    if c.firewall is not None and c.firewall.ports:
+        wanted.append("nftables")
+    wanted += c.packages
+    return list(dict.fromkeys(wanted))
+
+
+def sources_for(dist: Distribution, image: ImageRequest) -> tuple[Source, ...]:
+    if not image.repositories:
+        return default_sources(dist)
+    return tuple(
+        Source(uri=r.baseurl, suite=r.suite or dist.codename, components=r.components or ("main",),
+               key=r.gpgkey, trusted=not r.check_gpg)
+        for r in image.repositories
+    )  # fmt: skip
+
+
+def generate_manifest(
+    request: Mapping[str, Any], packages: Sequence[PackageSpec], password_hashes: Mapping[str, str],
+) -> Manifest:  # fmt: skip
+    """`password_hashes` maps a user name to the crypt hash of its password (build_image makes them)."""
+    dist, image, c = parse_request(request)
+    image_type = get_image_type(image.image_type)
+    assert image_type is not None
+    sources = sources_for(dist, image)
+    seed = hashlib.sha256(
+        msgspec.json.encode([request, packages], order="sorted")
+    ).hexdigest()
+    os_stages = [_bootstrap(dist, image, sources, packages)]
+    os_stages += _customizations(c, sources, password_hashes)
+    if image_type.bootable:
+        os_stages += _bootable(c)
+    os_stages.append(StageSpec(type="finalize"))
+    if image.image_type == "tar":
+        assembler = StageSpec(type="tar", options={"filename": image_type.filename})
+    else:
+        assembler = _guest_image(dist, c, image_type.filename, seed)
+    epoch = request.get("source_date_epoch") or RELEASE_EPOCHS.get(
+        dist.name, RELEASE_EPOCHS["debian-12"]
+    )
+    return Manifest(
+        sources=tuple(packages), source_date_epoch=epoch,
+        pipelines=(PipelineSpec(name="os", stages=tuple(os_stages)),
+                   PipelineSpec(name="image", input="os", stages=(assembler,))),
+    )  # fmt: skip
+
+
+def _bootstrap(dist: Distribution, image: ImageRequest, sources: Sequence[Source],
+               packages: Sequence[PackageSpec]) -> StageSpec:  # fmt: skip
+    apt_sources = sources_list(sources, dist.keyring, KEY_DIR)
+    return StageSpec(type="bootstrap", options={
+        "suite": dist.codename,
+        "architecture": debian_architecture(image.architecture),
+        "packages": [{"name": p.name, "version": p.version, "arch": p.arch, "sha256": p.sha256} for p in packages],
+        "apt_sources": apt_sources,
+    })  # fmt: skip
+
+
+def _customizations(
+    c: Customizations, sources: Sequence[Source], hashes: Mapping[str, str]
+) -> list[StageSpec]:
+    stages = []
+    if c.hostname:
+        stages.append(StageSpec(type="hostname", options={"hostname": c.hostname}))
+    zone = Timezone(timezone=c.timezone) if isinstance(c.timezone, str) else c.timezone
+    if zone is not None and (zone.timezone or zone.ntpservers):
+        stages.append(
+            StageSpec(
+                type="timezone",
+                options={"zone": zone.timezone, "ntpservers": list(zone.ntpservers)},
+            )
+        )
+    if c.locale is not None:
+        stages.append(StageSpec(type="locale", options=msgspec.to_builtins(c.locale)))
+    if c.users:
+        users = [
+            {
+                "name": u.name,
+                "groups": list(u.groups),
+                "key": u.key,
+                "password_hash": hashes.get(u.name),
+            }
+            for u in c.users
+        ]
+        stages.append(StageSpec(type="users", options={"users": users}))
+    keys = [
+        {
+            "path": f"{KEY_DIR}/{key_file_name(s.key)}",
+            "data": s.key,
+            "mode": "0644",
+            "ensure_parents": True,
+        }
+        for s in sources
+        if s.key is not None and not s.trusted
+    ]
+    files = keys + [msgspec.to_builtins(f) for f in c.files]
+    if files or c.directories:
+        stages.append(
+            StageSpec(
+                type="files",
+                options={
+                    "directories": [msgspec.to_builtins(d) for d in c.directories],
+                    "files": files,
+                },
+            )
+        )
+    if c.firewall is not None and c.firewall.ports:
+        ports = []
+        for spec in c.firewall.ports:
+            parsed = parse_port(spec)
+            if parsed is None:
+                raise UnsupportedImage(f"{spec!r} is not a port")
+            ports.append({"start": parsed[0], "end": parsed[1], "protocol": parsed[2]})
+        stages.append(StageSpec(type="firewall", options={"ports": ports}))
+    if c.first_boot_script:
+        stages.append(
+            StageSpec(type="first-boot", options={"script": c.first_boot_script})
+        )
+    if c.services is not None:
+        stages.append(
+            StageSpec(type="services", options=msgspec.to_builtins(c.services))
+        )
+    return stages
+
+
+def _cmdline(c: Customizations) -> str:
+    base = "root=LABEL=root ro console=tty0 console=ttyS0"
+    return (
+        f"{base} {c.kernel.append}"
+        if c.kernel is not None and c.kernel.append
+        else base
+    )
+
+
+def _bootable(c: Customizations) -> list[StageSpec]:
+    mounts = [
+        {
+            "source": "LABEL=root",
+            "target": "/",
+            "type": "ext4",
+            "options": "errors=remount-ro",
+            "passno": 1,
+        },
+        {
+            "source": "LABEL=ESP",
+            "target": "/boot/efi",
+            "type": "vfat",
+            "options": "umask=0077",
+            "passno": 2,
+        },
+    ]
+    return [
+        StageSpec(
+            type="boot-config",
+            options={"mounts": mounts, "kernel_cmdline": _cmdline(c)},
+        ),
+        # A guest is reachable out of the box: DHCP on its first Ethernet link.
+        StageSpec(
+            type="files", options={"files": [{"path": NETWORK_FILE, "data": NETWORK}]}
+        ),
+        StageSpec(
+            type="services",
+            options={
+                "enabled": ["systemd-networkd.service", "systemd-resolved.service"]
+            },
+        ),
+    ]
+
+
+def _guest_image(
+    dist: Distribution, c: Customizations, filename: str, seed: str
+) -> StageSpec:
+    def derived(role: str) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"image-builder:{seed}:{role}"))
+
+    return StageSpec(type="guest-image", options={
+        "filename": filename, "kernel_cmdline": _cmdline(c), "title": f"Debian GNU/Linux {dist.version}",
+        "disk_guid": derived("disk"), "esp_uuid": derived("esp"), "root_uuid": derived("root"),
+        "esp_volume_id": derived("esp-volume")[:8].upper(),
+    })  # fmt: skip

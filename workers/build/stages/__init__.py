@@ -1,0 +1,27 @@
+"""Every stage the executor knows, by name. A stage module has NAME, Options, run() and maybe check()."""
+
+from __future__ import annotations
+
+from types import MappingProxyType, ModuleType
+
+from workers.build.stages import (
+    boot_config,
+    bootstrap,
+    files,
+    finalize,
+    firewall,
+    first_boot,
+    guest_image,
+    hostname,
+    locale,
+    services,
+    tar,
+    timezone,
+    users,
+)
+
+_MODULES: tuple[ModuleType, ...] = (
+    bootstrap, hostname, timezone, locale, users, services, files, first_boot, firewall, boot_config, finalize,
+    tar, guest_image,
+)  # fmt: skip
+STAGES = MappingProxyType({module.NAME: module for module in _MODULES})
