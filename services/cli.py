@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from events.migrations import SERVICES, upgrade
+from services.logs import configure_logging
 from services.settings import load_settings
 from services.stores import open_store
 
@@ -42,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run a worker that builds images for a composer")
+    worker.add_argument("--composer", required=True, help="the composer's base URL")
+    worker.add_argument("--token-url", help="OAuth2 token endpoint (default: <issuer>/token)")
+    worker.add_argument("--jobs", type=int, default=1, help="jobs to run at once (default 1)")
+    worker.add_argument("--name", help="name shown in the composer (default: host name)")
+    worker.set_defaults(run=_worker)
 
     up = commands.add_parser("up", help="run the whole system in one process (embedded mode)")
     up.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -94,8 +102,6 @@ def _serve(args: argparse.Namespace) -> int:
 
     from services.composer.app import create_app
     from services.composer.config import composer_config, token_validator
-    from services.logs import configure_logging
-
     settings = load_settings(host=args.host, port=args.port)
     if not settings.oidc_issuer:
         print(
@@ -107,6 +113,29 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging()
     app = create_app(composer_config(settings), token_validator(settings))
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from workers.main import run_worker
+
+    settings = load_settings()
+    token_url = args.token_url or (settings.oidc_issuer and f"{settings.oidc_issuer}/token")
+    if not token_url or not settings.worker_client_id or not settings.worker_client_secret:
+        print(
+            "image-builder worker authenticates with OAuth2 client credentials: set "
+            "IMAGE_BUILDER_WORKER_CLIENT_ID and IMAGE_BUILDER_WORKER_CLIENT_SECRET, and --token-url "
+            "or IMAGE_BUILDER_OIDC_ISSUER",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging()
+    asyncio.run(
+        run_worker(
+            args.composer, token_url, settings.worker_client_id, settings.worker_client_secret,
+            cache_dir=settings.worker_cache_dir, work_dir=settings.worker_work_dir, slots=args.jobs, name=args.name,
+        )
+    )  # fmt: skip
     return 0
 
 

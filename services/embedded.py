@@ -2,8 +2,9 @@
 
 ``image-builder up`` serves, on one port: the built-in OpenID Connect issuer
 (``/oidc``), the composer's compose and worker APIs, and health, readiness
-and a status summary; it relays both services' outboxes to the in-process
-broker. The backend, frontend and worker join here as they are built.
+and a status summary; it runs one worker that builds the images, and relays
+both services' outboxes to the in-process broker. The backend and frontend
+join here as they are built.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from services.embedded_identity import EmbeddedIdentity
 from services.identity.guards import BearerAuth
 from services.identity.issuer import mount_issuer
 from services.settings import Settings
+from workers.main import create_worker
 from services.stores import open_store
 
 # Reading a stream's version touches the store's tables: it fails if the
@@ -87,14 +89,26 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
             composer = await stack.enter_async_context(
                 composer_state(composer_config(settings), relays["composer"].store)
             )
+            worker = create_worker(
+                f"http://{settings.host}:{settings.port}", f"{identity.config.issuer}/token",
+                identity.secrets.worker_client_id, identity.secrets.worker_client_secret,
+                cache_dir=settings.worker_cache_dir, work_dir=settings.worker_work_dir, name="embedded-worker",
+                # Short polls: the server waits for open requests when it shuts down.
+                poll_timeout=3.0,
+            )  # fmt: skip
             running = [asyncio.create_task(relay.run()) for relay in relays.values()]
+            # The worker reaches the composer over HTTP like any other; it retries until the server listens.
+            working = asyncio.create_task(worker.run())
             app.state.update(broker=broker, relays=relays, **composer)
             try:
                 yield
             finally:
+                worker.request_stop()
+                working.cancel()
                 for relay in relays.values():
                     relay.request_stop()
-                await asyncio.gather(*running)
+                await asyncio.gather(*running, working, return_exceptions=True)
+                await worker.client.close()
 
     return Litestar(
         route_handlers=[

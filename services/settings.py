@@ -34,6 +34,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     composer_lease_seconds: float = 60.0
     composer_max_attempts: int = 3
     artifact_dir: Path | None = None
+    worker_client_id: str | None = None
+    worker_client_secret: str | None = None
+    worker_cache_dir: Path = Path(".cache/worker")
+    worker_work_dir: Path = Path("/var/tmp/image-builder")
 
     def database_url(self, service: str) -> str:
         if service == "composer":
@@ -69,4 +73,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         composer_lease_seconds=float(env.get("IMAGE_BUILDER_COMPOSER_LEASE_SECONDS", "60")),
         composer_max_attempts=int(env.get("IMAGE_BUILDER_COMPOSER_MAX_ATTEMPTS", "3")),
         artifact_dir=Path(env.get("IMAGE_BUILDER_ARTIFACT_DIR") or data_dir / "artifacts"),
+        worker_client_id=env.get("IMAGE_BUILDER_WORKER_CLIENT_ID") or None,
+        worker_client_secret=env.get("IMAGE_BUILDER_WORKER_CLIENT_SECRET") or None,
+        worker_cache_dir=Path(env.get("IMAGE_BUILDER_WORKER_CACHE_DIR") or data_dir / "worker-cache"),
+        worker_work_dir=Path(env.get("IMAGE_BUILDER_WORKER_WORK_DIR") or data_dir / "builds"),
     )

@@ -37,21 +37,32 @@ class Reporter:
         self._client = client
         self._token = token
         self._lines: list[str] = []
+        self._progress: dict[str, Any] | None = None
 
     def log(self, line: str) -> None:
         self._lines.append(line)
 
-    async def stage(self, name: str, done: int, total: int) -> None:
-        await self.flush(progress={"stage": name, "done": done, "total": total})
+    def progress(self, stage: str, done: int, total: int) -> None:
+        """Note the stage reached; sent with the next flush (at most a second later)."""
+        self._progress = {"stage": stage, "done": done, "total": total}
 
-    async def flush(self, **update: Any) -> None:
+    async def stage(self, name: str, done: int, total: int) -> None:
+        self.progress(name, done, total)
+        await self.flush()
+
+    async def flush(self) -> None:
         lines, self._lines = self._lines, []
-        if not lines and not update:
+        progress, self._progress = self._progress, None
+        if not lines and progress is None:
             return
+        update: dict[str, Any] = {"log": lines}
+        if progress is not None:
+            update["progress"] = progress
         try:
-            await self._client.report(self._token, log=lines, **update)
+            await self._client.report(self._token, **update)
         except ComposerUnreachable:
             self._lines = lines + self._lines  # keep them for the next flush
+            self._progress = self._progress or progress
 
 
 JobRunner = Callable[[Assignment, Reporter, asyncio.Event], Awaitable[dict[str, Any]]]

@@ -1,0 +1,37 @@
+"""``image-builder worker``: one worker process with its job slots."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from pathlib import Path
+
+from workers.client import ComposerClient
+from workers.jobs import job_runners
+from workers.process import Worker
+
+
+def create_worker(
+    composer_url: str, token_url: str, client_id: str, client_secret: str, *,
+    cache_dir: Path, work_dir: Path, slots: int = 1, name: str | None = None, poll_timeout: float = 30.0,
+) -> Worker:  # fmt: skip
+    client = ComposerClient(composer_url, token_url, client_id, client_secret)
+    runners = job_runners(client, cache_dir, work_dir)
+    return Worker(client, runners, name=name or socket.gethostname(), slots=slots, poll_timeout=poll_timeout)
+
+
+async def run_worker(
+    composer_url: str, token_url: str, client_id: str, client_secret: str, *,
+    cache_dir: Path, work_dir: Path, slots: int = 1, name: str | None = None,
+) -> None:  # fmt: skip
+    worker = create_worker(
+        composer_url, token_url, client_id, client_secret, cache_dir=cache_dir, work_dir=work_dir, slots=slots, name=name
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, worker.request_stop)
+    try:
+        await worker.run()
+    finally:
+        await worker.client.close()
