@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 
 
@@ -22,24 +23,41 @@ class Wakeup:
         return nudged
 
 
-class Broadcast:
-    """Wakes every waiter at once; a waiter that looked before the news still sees it.
+class Baton:
+    """Wakes ONE waiter per notification; a waiter that cannot use its wake passes it on.
 
-    Take ``ticket()`` BEFORE checking for work, then ``wait(ticket, timeout)``:
-    a ``notify()`` in between is not lost, because it sets that very ticket.
+    Waking every waiter for one ready job sends them all into a claim that only
+    one can win. Instead the woken waiter claims, and if it got a job it wakes
+    the next (there may be more). ``enroll`` BEFORE looking for work, so news
+    that arrives meanwhile is not lost.
     """
 
     def __init__(self) -> None:
-        self._current = asyncio.Event()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    def ticket(self) -> asyncio.Event:
-        return self._current
+    def enroll(self) -> asyncio.Future[None]:
+        ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(ticket)
+        return ticket
 
     def notify(self) -> None:
-        self._current.set()
-        self._current = asyncio.Event()
+        while self._waiters:
+            ticket = self._waiters.popleft()
+            if not ticket.done():
+                ticket.set_result(None)
+                return
 
-    async def wait(self, ticket: asyncio.Event, timeout: float) -> bool:
+    def leave(self, ticket: asyncio.Future[None], *, pass_on: bool) -> None:
+        """Stop waiting; a wake that came meanwhile goes to the next waiter if ``pass_on``."""
+        if ticket.done():
+            if pass_on:
+                self.notify()
+            return
+        ticket.cancel()
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(ticket)
+
+    async def wait(self, ticket: asyncio.Future[None], timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ticket.wait(), timeout)
-        return ticket.is_set()
+            await asyncio.wait_for(asyncio.shield(ticket), timeout)
+        return ticket.done() and not ticket.cancelled()

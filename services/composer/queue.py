@@ -37,7 +37,7 @@ from domain.composes import (
 from domain.jobs import FINISHED, Job, JobError, JobStatus, JobType, StaleToken
 from events.envelope import Actor, as_utc
 from events.store import EventStore, UnitOfWork
-from events.wakeup import Broadcast
+from events.wakeup import Baton
 from services.composer.queue_reads import QueueReads
 from services.composer.records import (
     composer_actor,
@@ -57,6 +57,21 @@ log = logging.getLogger(__name__)
 
 READY_CHANNEL = "composer_jobs_ready"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+_NEXT_READY_POSTGRES = sa.text("""
+    SELECT job.job_id, job.enqueued_at
+    FROM (SELECT channel FROM composer_channels ORDER BY last_served_at, channel) AS tenant
+    CROSS JOIN LATERAL (
+        SELECT job_id, enqueued_at FROM composer_jobs
+        WHERE channel = tenant.channel AND status = 'pending' AND unfinished_dependencies = 0
+          AND job_type = ANY(CAST(:types AS text[]))
+        ORDER BY enqueued_at, job_id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ) AS job
+    LIMIT 1
+""")
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,7 +104,7 @@ class JobQueue:
         self.lease = lease
         self.max_attempts = max_attempts
         self.clock = clock
-        self.ready = Broadcast()
+        self.ready = Baton()
         self._postgres = store.engine.dialect.name == "postgresql"
 
     async def submit(
@@ -130,18 +145,18 @@ class JobQueue:
         """Take the next ready job of these types, fairly across tenants; None if there is none."""
 
         async def claim(uow: UnitOfWork) -> Claim | None:
-            job_id = await self._next_ready(uow, job_types)
-            if job_id is None:
+            ready = await self._next_ready(uow, job_types)
+            if ready is None:
                 return None
+            job_id, enqueued_at = ready
             job = await load_job(uow, job_id)
             now = self.clock()
             claimed = job.claim(worker_id, secrets.token_urlsafe(24), now, self.lease)
             await record_job(uow, job, claimed, worker_actor(worker_id, job.channel), now)
-            await uow.connection.execute(
-                channels.update().where(channels.c.channel == job.channel).values(last_served_at=now)
-            )
-            await refresh_compose(uow, job.compose_id)
-            enqueued_at = await uow.connection.scalar(sa.select(jobs.c.enqueued_at).where(jobs.c.job_id == job.job_id))
+            await self._mark_served(uow, job.channel, now)
+            # Only a compose's first claim changes its status (pending -> building).
+            if await uow.connection.scalar(sa.select(composes.c.status).where(composes.c.compose_id == job.compose_id)) == "pending":
+                await refresh_compose(uow, job.compose_id)
             uow.after_commit(lambda: self.on_claim(job.job_type.value, as_utc(enqueued_at)))
             uow.after_commit(lambda: _log_job("claimed", job))
             return Claim(
@@ -157,13 +172,22 @@ class JobQueue:
         # Real time, not the queue's clock: leases may run on a test clock, waits never do.
         deadline = time.monotonic() + timeout
         while True:
-            ticket = self.ready.ticket()
-            if (claim := await self.claim(worker_id, job_types)) is not None:
+            ticket = self.ready.enroll()
+            try:
+                claim = await self.claim(worker_id, job_types)
+            except BaseException:
+                self.ready.leave(ticket, pass_on=True)
+                raise
+            if claim is not None:
+                # More jobs may be ready: let the next waiter look.
+                self.ready.leave(ticket, pass_on=True)
+                self.ready.notify()
                 return claim
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            await self.ready.wait(ticket, remaining)
+            if remaining <= 0 or not await self.ready.wait(ticket, remaining):
+                self.ready.leave(ticket, pass_on=True)
+                if time.monotonic() >= deadline:
+                    return None
 
     async def heartbeat(self, token: str) -> JobStatus:
         """Renew the lease of the job held with ``token``; its status tells a worker to stop.
@@ -322,20 +346,33 @@ class JobQueue:
             await self._announce_ready(uow)
         await refresh_compose(uow, job.compose_id)
 
-    async def _next_ready(self, uow: UnitOfWork, job_types: Sequence[JobType]) -> str | None:
-        query = (
-            sa.select(jobs.c.job_id)
-            .join(channels, channels.c.channel == jobs.c.channel)
-            .where(
-                jobs.c.status == JobStatus.PENDING,
-                jobs.c.unfinished_dependencies == 0,
-                jobs.c.job_type.in_([t.value for t in job_types]),
+    async def _next_ready(self, uow: UnitOfWork, job_types: Sequence[JobType]) -> tuple[str, datetime] | None:
+        """The ready job to claim next (id, enqueued at), locked; None if there is none."""
+        types = [t.value for t in job_types]
+        if self._postgres:
+            # Tenants in fairness order, and per tenant only its oldest lockable
+            # ready job (an index walk): sorting every ready job of every tenant
+            # on each claim grows with the queue.
+            row = (await uow.connection.execute(_NEXT_READY_POSTGRES, {"types": types})).first()
+        else:
+            query = (
+                sa.select(jobs.c.job_id, jobs.c.enqueued_at)
+                .join(channels, channels.c.channel == jobs.c.channel)
+                .where(jobs.c.status == JobStatus.PENDING, jobs.c.unfinished_dependencies == 0, jobs.c.job_type.in_(types))
+                .order_by(channels.c.last_served_at, jobs.c.enqueued_at, jobs.c.job_id)
+                .limit(1)
             )
-            .order_by(channels.c.last_served_at, jobs.c.enqueued_at, jobs.c.job_id)
-            .limit(1)
-            .with_for_update(of=jobs, skip_locked=True)
-        )
-        return await uow.connection.scalar(query)
+            row = (await uow.connection.execute(query)).first()
+        return None if row is None else (row[0], as_utc(row[1]))
+
+    async def _mark_served(self, uow: UnitOfWork, channel: str, now: datetime) -> None:
+        """Move the tenant to the back of the line; skipped if a concurrent claim is doing just that."""
+        mark = channels.update().values(last_served_at=now)
+        if self._postgres:
+            lockable = sa.select(channels.c.channel).where(channels.c.channel == channel).with_for_update(skip_locked=True)
+            await uow.connection.execute(mark.where(channels.c.channel.in_(lockable.scalar_subquery())))
+        else:
+            await uow.connection.execute(mark.where(channels.c.channel == channel))
 
     async def _dependency_results(self, uow: UnitOfWork, dependencies: Sequence[str]) -> dict[str, Any]:
         if not dependencies:

@@ -119,11 +119,16 @@ async def refresh_compose(uow: UnitOfWork, compose_id: str) -> None:
             for r in rows
         ]
     )
+    # Locked: concurrent job changes of one compose take turns here instead of
+    # racing on the compose stream's version and retrying.
     current = (
         await uow.connection.execute(
-            sa.select(composes.c.status, composes.c.version).where(composes.c.compose_id == compose_id)
+            sa.select(composes.c.status, composes.c.upload_status, composes.c.error, composes.c.jobs_done,
+                      composes.c.jobs_total, composes.c.version)
+            .where(composes.c.compose_id == compose_id)
+            .with_for_update()
         )
-    ).one()
+    ).one()  # fmt: skip
     progress = {
         "upload_status": derived.upload_status.value,
         "error": to_json(derived.error),
@@ -131,7 +136,8 @@ async def refresh_compose(uow: UnitOfWork, compose_id: str) -> None:
         "jobs_total": derived.total,
     }
     if current.status == derived.status.value:
-        await uow.connection.execute(composes.update().where(composes.c.compose_id == compose_id).values(**progress))
+        if any(getattr(current, name) != value for name, value in progress.items()):
+            await uow.connection.execute(composes.update().where(composes.c.compose_id == compose_id).values(**progress))
         return
     changed = ComposeStatusChanged(status=derived.status, error=derived.error)
     await record_compose(uow, compose_id, current.version, changed, composer_actor("system"), status=derived.status.value, **progress)

@@ -35,8 +35,9 @@ jobs = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Index(
         "ix_composer_jobs_ready",
-        "job_type",
+        "channel",
         "enqueued_at",
+        "job_id",
         postgresql_where=sa.text("status = 'pending' AND unfinished_dependencies = 0"),
         sqlite_where=sa.text("status = 'pending' AND unfinished_dependencies = 0"),
     ),

@@ -41,7 +41,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_composer_jobs_ready",
         "composer_jobs",
-        ["job_type", "enqueued_at"],
+        ["channel", "enqueued_at", "job_id"],
         postgresql_where=sa.text(READY),
         sqlite_where=sa.text(READY),
     )
