@@ -13,8 +13,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "image_builder_read_only"
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 40) -> AsyncEngine:
-    """An async engine for a ``sqlite+aiosqlite`` or ``postgresql+asyncpg`` URL."""
+def create_engine(url: str, *, pool_size: int = 32, max_overflow: int = 0) -> AsyncEngine:
+    """An async engine for a ``sqlite+aiosqlite`` or ``postgresql+asyncpg`` URL.
+
+    No overflow by default: an overflow connection is closed as soon as it is
+    returned, so a steady load above the pool size would open (fork) a new
+    server connection per request. Waiting for a pooled one is cheaper.
+    """
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)

@@ -1,6 +1,6 @@
 """The composer's job queue on a real PostgreSQL: enqueue-to-claim latency and claims/s.
 
-Run:  .venv/bin/python bench/queue.py [--samples N] [--seconds S] [--url URL] [--profile DIR]
+Run:  .venv/bin/python bench/jobqueue.py [--samples N] [--seconds S] [--url URL] [--profile DIR]
 
 1. Latency. One "composer replica" process runs ``QueueBackground`` (LISTEN
    composer_jobs_ready) and W = 1, 16, 64 idle workers, asyncio tasks waiting
@@ -34,11 +34,8 @@ import sys
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-# This file is called queue.py. Run as a script, bench/ is sys.path[0] and the
-# standard library's `queue` module (multiprocessing, concurrent.futures and
-# logging import it) would resolve to this file. Put the repository root there
-# instead, here and in the spawned processes (they inherit sys.path).
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
+# Run as a script, only bench/ is on sys.path; the repository root must be too
+# (events/, services/, bench._pg), here and in the spawned processes.
 sys.path.insert(0, str(BENCH_DIR.parent))
 
 import argparse
@@ -55,7 +52,7 @@ import traceback
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from queue import Empty  # the standard library's, see above
+from queue import Empty
 from typing import Any
 
 import asyncpg
