@@ -56,8 +56,8 @@ from queue import Empty
 from typing import Any
 
 import asyncpg
-import sqlalchemy as sa
 
+from bench._admin import admin, checkpoint, database_url, fresh_database, libpq_dsn, server_description
 from bench._pg import LocalPostgres
 
 OUTBOX_TOPIC = "composer.events.v1"
@@ -284,7 +284,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure_latency(server: LocalPostgres | None, admin_url: str, workers: int, args: argparse.Namespace) -> LatencyResult:
-    url = fresh_database(admin_url, f"bench_queue_latency_{workers}")
+    url = fresh_composer_database(admin_url, f"bench_queue_latency_{workers}")
     checkpoint(admin_url)
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
@@ -486,9 +486,9 @@ class ThroughputResult:
 
 
 def measure_throughput(server: LocalPostgres | None, admin_url: str, args: argparse.Namespace) -> ThroughputResult:
-    url = fresh_database(admin_url, "bench_queue_throughput")
+    url = fresh_composer_database(admin_url, "bench_queue_throughput")
     fill_s = asyncio.run(fill(url, args.fill, args.jobs_per_compose, args.tenants))
-    asyncio.run(_admin(url, "VACUUM ANALYZE"))  # what autovacuum would have done by now
+    asyncio.run(admin(url, "VACUUM ANALYZE"))  # what autovacuum would have done by now
     checkpoint(admin_url)
     if args.profile:
         asyncio.run(statements(admin_url, "bench_queue_throughput", reset=True))
@@ -700,7 +700,7 @@ async def reference_process(url: str, workers: int, barrier: Any, warmup: float,
 def measure_reference(admin_url: str, args: argparse.Namespace) -> tuple[float, int]:
     """claims/s and double claims of the plain-SQL loop, same workers and processes."""
     url = database_url(admin_url, "bench_queue_reference")
-    asyncio.run(_admin(admin_url, 'DROP DATABASE IF EXISTS "bench_queue_reference"', 'CREATE DATABASE "bench_queue_reference"'))
+    asyncio.run(admin(admin_url, 'DROP DATABASE IF EXISTS "bench_queue_reference"', 'CREATE DATABASE "bench_queue_reference"'))
 
     async def setup() -> None:
         conn = await asyncpg.connect(libpq_dsn(url))
@@ -799,54 +799,22 @@ def receive(out: Any, processes: list[Any], deadline: float) -> Any:
         return detail
 
 
-def libpq_dsn(url: str) -> str:
-    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def database_url(url: str, database: str) -> str:
-    return sa.make_url(url).set(drivername="postgresql+asyncpg", database=database).render_as_string(hide_password=False)
 
 
-async def _admin(url: str, *sql: str) -> list[Any]:
-    conn = await asyncpg.connect(libpq_dsn(url))
-    try:
-        return [await conn.fetchval(statement) for statement in sql]
-    finally:
-        await conn.close()
 
 
 async def _fetchval(url: str, sql: str) -> Any:
-    return (await _admin(url, sql))[0]
+    return (await admin(url, sql))[0]
 
 
-def fresh_database(admin_url: str, name: str) -> str:
-    asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
-    url = database_url(admin_url, name)
+def fresh_composer_database(admin_url: str, name: str) -> str:
+    url = fresh_database(admin_url, name)
     from events.migrations import upgrade_async
 
     asyncio.run(upgrade_async(url, "composer"))
     return url
-
-
-def checkpoint(admin_url: str) -> None:
-    try:
-        asyncio.run(_admin(admin_url, "CHECKPOINT"))
-    except asyncpg.PostgresError:
-        pass  # not a superuser on a --url server
-
-
-def server_description(admin_url: str) -> str:
-    version, fsync, sync_commit, fpw, max_conn = asyncio.run(
-        _admin(
-            admin_url,
-            "SELECT split_part(version(), ' on ', 1)",
-            "SHOW fsync",
-            "SHOW synchronous_commit",
-            "SHOW full_page_writes",
-            "SHOW max_connections",
-        )
-    )
-    return f"{version}; fsync={fsync}, synchronous_commit={sync_commit}, full_page_writes={fpw}, max_connections={max_conn}"
 
 
 def fmt_ms(value: float) -> str:
@@ -985,7 +953,7 @@ def main() -> int:
         admin_url = server.url()
     try:
         v = importlib.metadata.version
-        print(f"server: {server_description(admin_url)}")
+        print(f"server: {server_description(admin_url, 'max_connections')}")
         print(f"client: asyncpg {v('asyncpg')}, SQLAlchemy {v('sqlalchemy')}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
 
         latency: list[LatencyResult] = []

@@ -83,6 +83,7 @@ from typing import Any  # noqa: E402
 import asyncpg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from bench._admin import checkpoint, database_url, fresh_database, libpq_dsn, server_description
 from bench._pg import LocalPostgres  # noqa: E402
 
 PARTITIONS = 3
@@ -784,46 +785,16 @@ class Servers:
     kafka_dir: Path | None = None
 
 
-def libpq_dsn(url: str) -> str:
-    """postgresql+asyncpg://... -> postgresql://... for asyncpg.connect."""
-    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def database_url(url: str, database: str) -> str:
-    return sa.make_url(url).set(drivername="postgresql+asyncpg", database=database).render_as_string(hide_password=False)
 
 
-async def _admin(url: str, *statements: str) -> list[Any]:
-    conn = await asyncpg.connect(libpq_dsn(url))
-    try:
-        return [await conn.fetchval(statement) for statement in statements]
-    finally:
-        await conn.close()
 
 
-def fresh_database(admin_url: str, name: str) -> str:
-    asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
-    return database_url(admin_url, name)
 
 
-def checkpoint(admin_url: str) -> None:
-    try:
-        asyncio.run(_admin(admin_url, "CHECKPOINT"))
-    except asyncpg.PostgresError:
-        pass  # not a superuser on a --url server: measure without it
 
 
-def server_description(admin_url: str) -> str:
-    version, fsync, sync_commit, fpw = asyncio.run(
-        _admin(
-            admin_url,
-            "SELECT split_part(version(), ' on ', 1)",
-            "SHOW fsync",
-            "SHOW synchronous_commit",
-            "SHOW full_page_writes",
-        )
-    )
-    return f"{version}; fsync={fsync}, synchronous_commit={sync_commit}, full_page_writes={fpw}"
 
 
 async def _prepare_databases(producer_url: str, consumer_url: str) -> None:
