@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events.codec import decode_envelope
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[EventEnvelope, AsyncConnection], Awaitable[None]]
 
 DEAD_LETTER_SUFFIX = ".dlq"
+
+# Failures of the broker or the database, not of a message: retried, never dead-lettered.
+INFRASTRUCTURE_ERRORS = (ConnectionError, OSError, TimeoutError, OperationalError, InterfaceError)
 
 
 class ConsumerMetrics:
@@ -94,10 +98,10 @@ class ConsumerRunner:
                 try:
                     await self.process_batch()
                     backoff = 0.5
-                except ConnectionError as error:
-                    # Broker gone or partitions moved while committing: what was
-                    # not committed is delivered again, and the inbox absorbs it.
-                    log.warning("%s: broker trouble, retrying in %.1fs: %s", self.name, backoff, error)
+                except INFRASTRUCTURE_ERRORS as error:
+                    # Broker or database gone, or partitions moved while committing:
+                    # what was not committed is delivered again, and the inbox absorbs it.
+                    log.warning("%s: broker or database trouble, retrying in %.1fs: %s", self.name, backoff, error)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
         finally:
@@ -110,6 +114,8 @@ class ConsumerRunner:
         if deliveries:
             try:
                 await self._apply_together(deliveries)
+            except INFRASTRUCTURE_ERRORS:
+                raise
             except Exception:  # noqa: BLE001 - find the culprit one message at a time
                 for delivery in deliveries:
                     await self._handle(delivery)
@@ -137,6 +143,8 @@ class ConsumerRunner:
             try:
                 await self._apply(delivery)
                 return
+            except INFRASTRUCTURE_ERRORS:
+                raise  # not the message's fault: it must not end in the dead-letter topic
             except Exception as failure:  # noqa: BLE001 - any handler failure counts as an attempt
                 error = failure
                 log.warning(

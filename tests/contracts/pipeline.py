@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events.codec import HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, decode_envelope
@@ -261,6 +262,34 @@ class PipelineContract:
         assert letter.message.header("dlq_consumer") == b"history"
         async with consumer_engine.connect() as conn:
             assert await conn.scalar(sa.select(sa.func.count()).select_from(consumer_inbox)) == 4
+
+    async def test_a_database_failure_is_retried_later_and_never_dead_lettered(
+        self, store: EventStore, transport: Transport, consumer_engine: AsyncEngine, topic: str
+    ) -> None:
+        await store.append(random_stream(), 0, [new_event("Step")])
+        await self.publish_all(store, transport)
+        group = f"history-{random_suffix()}"
+
+        async def database_gone(envelope: EventEnvelope, conn: AsyncConnection) -> None:
+            raise OperationalError("INSERT", {}, ConnectionResetError("connection lost"))
+
+        broken = self.consumer(transport, consumer_engine, topic, group=group, handler=database_gone)
+        await broken.subscriber.start()
+        await broken.dead_letters.start()
+        try:
+            with pytest.raises(OperationalError):
+                for _ in range(40):
+                    await broken.process_batch()
+        finally:
+            await broken.subscriber.stop()
+            await broken.dead_letters.stop()
+        assert broken.metrics.dead_lettered._value.get() == 0
+        healthy = self.consumer(transport, consumer_engine, topic, group=group)
+
+        async def applied() -> bool:
+            return len(await self.applications(consumer_engine)) >= 1
+
+        await self.consume_until(healthy, applied, "the event applied once the database is back")
 
     async def test_lag_is_reported_per_partition(
         self, store: EventStore, transport: Transport, consumer_engine: AsyncEngine, topic: str
