@@ -58,6 +58,7 @@ from typing import Any
 import asyncpg
 
 from bench._admin import admin, checkpoint, database_url, fresh_database, libpq_dsn, server_description
+from bench._proc import CLK_TCK, machine_ticks, postgres_pids, ticks
 from bench._pg import LocalPostgres
 
 OUTBOX_TOPIC = "composer.events.v1"
@@ -739,49 +740,12 @@ def measure_reference(admin_url: str, args: argparse.Namespace) -> tuple[float, 
 # Main process plumbing
 # ==========================================================================
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def ticks(pids: list[int]) -> int:
-    """utime + stime of these processes (all threads), in clock ticks."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total
 
 
-def postgres_pids(data_dir: Path) -> list[int]:
-    """A local server's postmaster and all its children (backends, walwriter, ...)."""
-    try:
-        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return []
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) == postmaster:
-                children.append(int(entry))
-    return [postmaster, *children]
 
 
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs since boot."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    total = sum(values[:8])
-    return total - idle, total
 
 
 def receive(out: Any, processes: list[Any], deadline: float) -> Any:

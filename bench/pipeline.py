@@ -84,6 +84,7 @@ import asyncpg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from bench._admin import checkpoint, database_url, fresh_database, libpq_dsn, server_description
+from bench._proc import CLK_TCK, kafka_pids, machine_ticks, postgres_pids, process_ticks
 from bench._pg import LocalPostgres  # noqa: E402
 
 PARTITIONS = 3
@@ -455,59 +456,16 @@ async def _append_flat(spec: PhaseSpec, writers: int, duration: float, gate: Any
 # Main process: servers, phases, CPU accounting
 # ==========================================================================
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _process_ticks(pid: int) -> int | None:
-    """utime + stime of a whole process (all its threads), in clock ticks."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])
 
 
-def _processes() -> list[tuple[int, int, bytes]]:
-    """(pid, parent pid, command line) of every process."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        found.append((int(entry), int(stat[stat.rindex(")") + 2 :].split()[1]), cmdline))
-    return found
 
 
-def postgres_pids(data_dir: Path) -> list[int]:
-    """A local server's postmaster and all its children (backends, walwriter, ...)."""
-    try:
-        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return []
-    return [postmaster, *(pid for pid, ppid, _ in _processes() if ppid == postmaster)]
 
 
-def kafka_pids(base_dir: Path) -> list[int]:
-    """The broker's JVM: the process whose command line names the broker's folder."""
-    marker = str(base_dir).encode()
-    return [pid for pid, _, cmdline in _processes() if marker in cmdline and cmdline.startswith(b"java")]
 
 
-def _machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs since boot."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    total = sum(values[:8])  # without guest time, which is already in user
-    return total - idle, total
 
 
 class CpuSampler:
@@ -521,8 +479,8 @@ class CpuSampler:
     def sample(self) -> None:
         per_group = {}
         for name, pids in self.groups.items():
-            per_group[name] = {pid: ticks for pid in pids() if (ticks := _process_ticks(pid)) is not None}
-        self.samples.append((time.time(), per_group, _machine_ticks()))
+            per_group[name] = {pid: ticks for pid in pids() if (ticks := process_ticks(pid)) is not None}
+        self.samples.append((time.time(), per_group, machine_ticks()))
 
     def sample_at(self, *moments: float) -> None:
         def run() -> None:
