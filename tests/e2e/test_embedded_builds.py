@@ -56,7 +56,7 @@ def test_up_builds_a_tar_image_for_a_service_account(tmp_path: Path) -> None:
         url = status["image_status"]["upload_status"]["options"]["url"]
         image = _download(base, url, token)
         with tarfile.open(fileobj=io.BytesIO(image)) as tree:
-            hostname = tree.extractfile("./etc/hostname") or tree.extractfile("etc/hostname")
+            hostname = tree.extractfile("./etc/hostname")
             assert hostname is not None and hostname.read().decode().strip() == "built-by-up"
     finally:
         stop(process)
