@@ -2,7 +2,7 @@
 # the command chooses which one runs.
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
- && apt-get install -y --no-install-recommends mmdebstrap e2fsprogs dosfstools mtools fdisk \
+ && apt-get install -y --no-install-recommends curl openssl ca-certificates mmdebstrap e2fsprogs dosfstools mtools fdisk \
     systemd-boot-efi qemu-utils \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
