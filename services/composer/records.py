@@ -108,6 +108,18 @@ async def record_compose(
 
 async def refresh_compose(uow: UnitOfWork, compose_id: str) -> None:
     """Derive the compose's status from its jobs; record ComposeStatusChanged when it moved."""
+    # Lock the compose first, then read its jobs: under READ COMMITTED the read
+    # then sees every job change committed before we got the lock. Reading
+    # first, two last jobs concluding at once would each miss the other's
+    # conclusion and the compose would stay "building" for ever.
+    current = (
+        await uow.connection.execute(
+            sa.select(composes.c.status, composes.c.upload_status, composes.c.error, composes.c.jobs_done,
+                      composes.c.jobs_total, composes.c.version)
+            .where(composes.c.compose_id == compose_id)
+            .with_for_update()
+        )
+    ).one()  # fmt: skip
     rows = (
         await uow.connection.execute(
             sa.select(jobs.c.job_type, jobs.c.status, jobs.c.error).where(jobs.c.compose_id == compose_id)
@@ -119,16 +131,6 @@ async def refresh_compose(uow: UnitOfWork, compose_id: str) -> None:
             for r in rows
         ]
     )
-    # Locked: concurrent job changes of one compose take turns here instead of
-    # racing on the compose stream's version and retrying.
-    current = (
-        await uow.connection.execute(
-            sa.select(composes.c.status, composes.c.upload_status, composes.c.error, composes.c.jobs_done,
-                      composes.c.jobs_total, composes.c.version)
-            .where(composes.c.compose_id == compose_id)
-            .with_for_update()
-        )
-    ).one()  # fmt: skip
     progress = {
         "upload_status": derived.upload_status.value,
         "error": to_json(derived.error),

@@ -226,6 +226,24 @@ class JobQueueContract:
         assert len(claimed) == 1000
         assert len(set(claimed)) == 1000
 
+    async def test_jobs_of_one_compose_finishing_at_once_leave_it_in_success(self, queue: JobQueue) -> None:
+        # Each conclusion derives the compose's status from all its jobs; two
+        # concurrent last conclusions must not both miss the other's.
+        composes = []
+        for _ in range(20):
+            compose_id = str(uuid.uuid4())
+            org = random_org()
+            await queue.submit(compose_id, org, {}, independent_jobs(compose_id, 4), user(org))
+            composes.append(compose_id)
+        claims = []
+        while (claim := await queue.claim("worker-1", ALL_TYPES)) is not None:
+            claims.append(claim)
+
+        await asyncio.gather(*(queue.finish(claim.token, {}) for claim in claims))
+
+        statuses = [(await queue.reads.compose_status(c)).status for c in composes]
+        assert statuses == [ComposeStatus.SUCCESS] * len(composes)
+
     async def test_a_waiting_claimer_wakes_as_soon_as_a_job_is_ready(self, queue: JobQueue) -> None:
         waiting = asyncio.create_task(queue.wait_and_claim("worker-1", ALL_TYPES, timeout=120))
         await asyncio.sleep(0.2)
