@@ -129,6 +129,8 @@ def _worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if not _build_tools_ready(settings.install_build_tools):
+        return 2
     configure_logging()
     asyncio.run(
         run_worker(
@@ -146,6 +148,8 @@ def _up(args: argparse.Namespace) -> int:
     from services.embedded_identity import embedded_identity
 
     settings = load_settings(host=args.host, port=args.port, data_dir=args.data_dir)
+    if not _build_tools_ready(settings.install_build_tools):
+        return 2
     url = f"http://{settings.host}:{settings.port}"
     identity = embedded_identity(settings.data_dir, f"{url}/oidc")
     secrets = identity.secrets
@@ -160,6 +164,21 @@ def _up(args: argparse.Namespace) -> int:
     )
     uvicorn.run(create_app(settings, identity), host=settings.host, port=settings.port, log_level="info")
     return 0
+
+
+def _build_tools_ready(mode: str) -> bool:
+    """A worker's build tools are there (installed now if allowed); False after saying what is missing."""
+    from workers.build.tools import MissingBuildTools, ensure_build_tools
+
+    try:
+        ensure_build_tools(mode, say=lambda line: print(line, flush=True))
+    except ValueError as problem:
+        print(f"image-builder: IMAGE_BUILDER_INSTALL_BUILD_TOOLS: {problem}", file=sys.stderr)
+        return False
+    except MissingBuildTools as problem:
+        print(f"image-builder: {problem}", file=sys.stderr)
+        return False
+    return True
 
 
 if __name__ == "__main__":

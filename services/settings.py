@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_client_secret: str | None = None
     worker_cache_dir: Path = Path(".cache/worker")
     worker_work_dir: Path = Path("/var/tmp/image-builder")
+    # auto: a worker started as root on Debian installs missing build tools; never: it only names them.
+    install_build_tools: str = "auto"
 
     def database_url(self, service: str) -> str:
         if service == "composer":
@@ -77,4 +79,5 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         worker_client_secret=env.get("IMAGE_BUILDER_WORKER_CLIENT_SECRET") or None,
         worker_cache_dir=Path(env.get("IMAGE_BUILDER_WORKER_CACHE_DIR") or data_dir / "worker-cache"),
         worker_work_dir=Path(env.get("IMAGE_BUILDER_WORKER_WORK_DIR") or data_dir / "builds"),
+        install_build_tools=env.get("IMAGE_BUILDER_INSTALL_BUILD_TOOLS", "auto"),
     )
