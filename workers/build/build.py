@@ -80,8 +80,8 @@ async def build_image(
     facts: dict[str, Any] = {}
 
     def collect(index: int, total: int, name: str) -> None:
-        # The assembler is the last step: read the installed packages before it
-        # runs, while the tree is certainly there.
+        # Read the installed packages as the last step starts: the tree is
+        # complete by then and only removed once every step is done.
         if index == total - 1 and tree.is_dir():
             facts["packages"] = installed_packages(tree)
         on_stage(index, total, name)

@@ -16,7 +16,7 @@ import msgspec
 from domain.compose_request import ImageRequest
 from domain.customizations import Customizations, Timezone
 from domain.distributions import Distribution, debian_architecture, get_distribution
-from domain.image_types import get_image_type
+from domain.image_types import ImageType, get_image_type
 from domain.names import parse_port
 from workers.build.depsolve import (
     PackageSpec,
@@ -28,7 +28,6 @@ from workers.build.depsolve import (
 from workers.build.manifest import Manifest, PipelineSpec, StageSpec
 from workers.build.stages import locale as locale_stage
 
-SUPPORTED = ("tar", "guest-image")
 KERNEL = "linux-image-amd64"
 # A build without its own SOURCE_DATE_EPOCH gets its distribution's release
 # date: fixed, so equal requests give equal artifacts, and not 0, which shadow
@@ -37,6 +36,23 @@ RELEASE_EPOCHS = {"debian-12": 1686355200, "debian-13": 1754697600}
 NETWORK_FILE = "/etc/systemd/network/80-image-builder-dhcp.network"
 NETWORK = "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n"
 KEY_DIR = "/etc/apt/keyrings"
+RAW_DISK = "disk.raw"
+# Each disk image type's format, made from the raw disk (None: the raw disk is the artifact).
+DISK_FORMATS: Mapping[str, str | None] = {
+    "guest-image": "qcow2", "aws": None, "azure": "vhd", "vsphere": "vmdk", "gcp": "gce-tar",
+}  # fmt: skip
+# GCE sizes disks in whole GiB; Azure's whole MiB every layout already is.
+SIZE_MULTIPLE_MIB: Mapping[str, int] = {"gcp": 1024}
+# Where cloud-init finds its metadata on each platform (None: the no-metadata fallback).
+DATASOURCES: Mapping[str, tuple[str, ...]] = {
+    "guest-image": ("NoCloud", "ConfigDrive", "None"),
+    "aws": ("Ec2", "None"),
+    "azure": ("Azure", "None"),
+    "gcp": ("GCE", "None"),
+    "vsphere": ("VMware", "OVF", "None"),
+}
+TREE_ARCHIVES = ("tar",)
+SUPPORTED = (*DISK_FORMATS, *TREE_ARCHIVES)
 
 
 class UnsupportedImage(ValueError):
@@ -101,18 +117,19 @@ def generate_manifest(
     os_stages += _customizations(c, sources, password_hashes)
     if image_type.bootable:
         os_stages += _bootable(c)
+    if image_type.name in DATASOURCES:
+        os_stages.append(StageSpec(type="cloud-init", options={
+            "datasources": list(DATASOURCES[image_type.name]), "preserve_hostname": c.hostname is not None,
+        }))  # fmt: skip
     os_stages.append(StageSpec(type="finalize"))
-    if image.image_type == "tar":
-        assembler = StageSpec(type="tar", options={"filename": image_type.filename})
-    else:
-        assembler = _guest_image(dist, c, image_type.filename, seed)
+    assemblers = _assemblers(image_type, dist, image, c, seed)
     epoch = request.get("source_date_epoch") or RELEASE_EPOCHS.get(
         dist.name, RELEASE_EPOCHS["debian-12"]
     )
     return Manifest(
         sources=tuple(packages), source_date_epoch=epoch,
         pipelines=(PipelineSpec(name="os", stages=tuple(os_stages)),
-                   PipelineSpec(name="image", input="os", stages=(assembler,))),
+                   PipelineSpec(name="image", input="os", stages=tuple(assemblers))),
     )  # fmt: skip
 
 
@@ -238,14 +255,26 @@ def _bootable(c: Customizations) -> list[StageSpec]:
     ]
 
 
-def _guest_image(
-    dist: Distribution, c: Customizations, filename: str, seed: str
-) -> StageSpec:
+def _assemblers(image_type: ImageType, dist: Distribution, image: ImageRequest, c: Customizations,
+                seed: str) -> list[StageSpec]:  # fmt: skip
+    if image_type.name == "tar":
+        return [StageSpec(type="tar", options={"filename": image_type.filename})]
+    disk_format = DISK_FORMATS[image_type.name]
+    raw = image_type.filename if disk_format is None else RAW_DISK
+    stages = [_raw_disk(dist, c, raw, seed, SIZE_MULTIPLE_MIB.get(image_type.name, 1))]
+    if disk_format is not None:
+        stages.append(StageSpec(type="disk-format", options={
+            "source": raw, "filename": image_type.filename, "format": disk_format,
+        }))  # fmt: skip
+    return stages
+
+
+def _raw_disk(dist: Distribution, c: Customizations, filename: str, seed: str, multiple_mib: int) -> StageSpec:
     def derived(role: str) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"image-builder:{seed}:{role}"))
 
-    return StageSpec(type="guest-image", options={
+    return StageSpec(type="raw-disk", options={
         "filename": filename, "kernel_cmdline": _cmdline(c), "title": f"Debian GNU/Linux {dist.version}",
         "disk_guid": derived("disk"), "esp_uuid": derived("esp"), "root_uuid": derived("root"),
-        "esp_volume_id": derived("esp-volume")[:8].upper(),
+        "esp_volume_id": derived("esp-volume")[:8].upper(), "size_multiple_mib": multiple_mib,
     })  # fmt: skip

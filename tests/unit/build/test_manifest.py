@@ -6,8 +6,15 @@ from typing import Any
 
 import pytest
 
+from domain.image_types import IMAGE_TYPES
 from workers.build.depsolve import PackageSpec
-from workers.build.generate import UnsupportedImage, generate_manifest, packages_for
+from workers.build.executor import validate
+from workers.build.generate import (
+    SUPPORTED,
+    UnsupportedImage,
+    generate_manifest,
+    packages_for,
+)
 from workers.build.manifest import Manifest, StageSpec, stage_id, stage_ids
 
 PACKAGES = [
@@ -71,19 +78,83 @@ def test_a_guest_image_boots_by_label_from_a_gpt_disk() -> None:
         request("guest-image", kernel={"append": "quiet"}), PACKAGES, {}
     )
     assert stage_types(manifest) == [
-        ["bootstrap", "boot-config", "files", "services", "finalize"],
-        ["guest-image"],
+        ["bootstrap", "boot-config", "files", "services", "cloud-init", "finalize"],
+        ["raw-disk", "disk-format"],
     ]
-    assembler = manifest.pipelines[1].stages[0].options
+    raw_disk, disk_format = (s.options for s in manifest.pipelines[1].stages)
     assert (
-        assembler["kernel_cmdline"]
+        raw_disk["kernel_cmdline"]
         == "root=LABEL=root ro console=tty0 console=ttyS0 quiet"
     )
     assert (
         manifest.pipelines[0].stages[1].options["kernel_cmdline"]
-        == assembler["kernel_cmdline"]
+        == raw_disk["kernel_cmdline"]
     )
-    assert assembler["filename"] == "disk.qcow2"
+    assert disk_format == {
+        "source": raw_disk["filename"],
+        "filename": "disk.qcow2",
+        "format": "qcow2",
+    }
+
+
+@pytest.mark.parametrize(
+    ("image_type", "image_stages", "disk_format"),
+    [
+        ("guest-image", ["raw-disk", "disk-format"], "qcow2"),
+        ("aws", ["raw-disk"], None),
+        ("azure", ["raw-disk", "disk-format"], "vhd"),
+        ("vsphere", ["raw-disk", "disk-format"], "vmdk"),
+        ("gcp", ["raw-disk", "disk-format"], "gce-tar"),
+    ],
+)
+def test_every_disk_type_is_one_raw_disk_then_its_format(
+    image_type: str, image_stages: list[str], disk_format: str | None
+) -> None:
+    manifest = generate_manifest(request(image_type), PACKAGES, {})
+    os_stages, assemblers = stage_types(manifest)
+    assert os_stages == [
+        "bootstrap", "boot-config", "files", "services", "cloud-init", "finalize"
+    ]
+    assert assemblers == image_stages
+    last = manifest.pipelines[1].stages[-1].options
+    assert last["filename"] == IMAGE_TYPES[image_type].filename
+    assert last.get("format") == disk_format
+
+
+def test_an_aws_image_is_the_raw_disk_itself() -> None:
+    manifest = generate_manifest(request("aws"), PACKAGES, {})
+    [raw_disk] = manifest.pipelines[1].stages
+    assert raw_disk.options["filename"] == "image.raw"
+    assert raw_disk.options["size_multiple_mib"] == 1
+
+
+def test_a_gcp_disk_is_a_whole_number_of_gib() -> None:
+    manifest = generate_manifest(request("gcp"), PACKAGES, {})
+    assert manifest.pipelines[1].stages[0].options["size_multiple_mib"] == 1024
+
+
+@pytest.mark.parametrize(
+    ("image_type", "datasources"),
+    [
+        ("guest-image", ["NoCloud", "ConfigDrive", "None"]),
+        ("aws", ["Ec2", "None"]),
+        ("azure", ["Azure", "None"]),
+        ("gcp", ["GCE", "None"]),
+        ("vsphere", ["VMware", "OVF", "None"]),
+    ],
+)
+def test_cloud_init_looks_only_for_its_platforms_datasource(
+    image_type: str, datasources: list[str]
+) -> None:
+    manifest = generate_manifest(request(image_type), PACKAGES, {})
+    [cloud] = [s for s in manifest.pipelines[0].stages if s.type == "cloud-init"]
+    assert cloud.options == {"datasources": datasources, "preserve_hostname": False}
+
+
+def test_a_requested_hostname_is_kept_over_the_platforms_metadata() -> None:
+    manifest = generate_manifest(request("aws", hostname="web"), PACKAGES, {})
+    [cloud] = [s for s in manifest.pipelines[0].stages if s.type == "cloud-init"]
+    assert cloud.options["preserve_hostname"] is True
 
 
 def test_the_same_request_gives_the_same_manifest() -> None:
@@ -95,9 +166,14 @@ def test_the_same_request_gives_the_same_manifest() -> None:
     assert Manifest.from_json(one.to_json()) == one
 
 
-def test_an_image_type_not_built_yet_is_refused() -> None:
-    with pytest.raises(UnsupportedImage, match="vsphere"):
-        generate_manifest(request("vsphere"), PACKAGES, {})
+def test_an_unknown_image_type_is_refused() -> None:
+    with pytest.raises(UnsupportedImage, match="iso"):
+        generate_manifest(request("iso"), PACKAGES, {})
+
+
+@pytest.mark.parametrize("image_type", SUPPORTED)
+def test_every_image_types_manifest_passes_validation(image_type: str) -> None:
+    validate(generate_manifest(request(image_type, hostname="h"), PACKAGES, {}))
 
 
 def test_a_guest_image_asks_for_a_kernel_systemd_and_an_initramfs() -> None:

@@ -312,3 +312,21 @@ def test_bootstrap_builds_its_include_list_from_name_and_version() -> None:
         packages=(bootstrap.Package(name="a", version="1", arch="all", sha256=SHA),),
     )
     assert "--include=a=1" in bootstrap.argv(options, Path("/t"), Path("/r"))
+
+
+async def test_cloud_init_gets_its_platforms_datasources_on_one_line(
+    ctx: StageContext,
+) -> None:
+    (ctx.tree / "etc/cloud/cloud.cfg.d").mkdir(parents=True)
+    await run(ctx, "cloud-init", {"datasources": ["Ec2", "None"], "preserve_hostname": True})
+    config = (ctx.tree / "etc/cloud/cloud.cfg.d/95_image-builder.cfg").read_text()
+    assert "\ndatasource_list: [ Ec2, None ]\n" in config
+    assert "network: {config: disabled}\n" in config
+    assert "preserve_hostname: true\n" in config
+
+
+async def test_cloud_init_configuration_needs_cloud_init_in_the_image(
+    ctx: StageContext,
+) -> None:
+    with pytest.raises(ValueError, match="cloud-init package"):
+        await run(ctx, "cloud-init", {"datasources": ["GCE"]})

@@ -50,15 +50,18 @@ VALID: dict[str, dict[str, Any]] = {
     },
     "finalize": {},
     "tar": {"filename": "root.tar"},
-    "guest-image": {
-        "filename": "disk.qcow2",
+    "raw-disk": {
+        "filename": "disk.raw",
         "kernel_cmdline": "root=LABEL=root",
         "title": "Debian",
         "disk_guid": UUID,
         "esp_uuid": UUID,
         "root_uuid": UUID,
         "esp_volume_id": "ABCD1234",
+        "size_multiple_mib": 1024,
     },
+    "disk-format": {"source": "disk.raw", "filename": "disk.vhd", "format": "vhd"},
+    "cloud-init": {"datasources": ["Ec2", "None"], "preserve_hostname": True},
 }
 INVALID: list[tuple[str, dict[str, Any]]] = [
     ("bootstrap", {**VALID["bootstrap"], "packages": []}),
@@ -90,8 +93,15 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("tar", {"filename": "../root.tar"}),
-    ("guest-image", {**VALID["guest-image"], "disk_guid": "not-a-uuid"}),
-    ("guest-image", {**VALID["guest-image"], "esp_volume_id": "abcd"}),
+    ("raw-disk", {**VALID["raw-disk"], "disk_guid": "not-a-uuid"}),
+    ("raw-disk", {**VALID["raw-disk"], "esp_volume_id": "abcd"}),
+    ("raw-disk", {**VALID["raw-disk"], "size_multiple_mib": 0}),
+    ("raw-disk", {**VALID["raw-disk"], "filename": "../disk.raw"}),
+    ("disk-format", {**VALID["disk-format"], "format": "vdi"}),
+    ("disk-format", {**VALID["disk-format"], "filename": "disk.raw"}),
+    ("disk-format", {**VALID["disk-format"], "source": "/tmp/disk.raw"}),
+    ("cloud-init", {"datasources": []}),
+    ("cloud-init", {"datasources": ["Ec2", "ec2; rm -rf /"]}),
     ("first-boot", {"script": "  "}),
 ]
 

@@ -7,13 +7,15 @@ from types import MappingProxyType, ModuleType
 from workers.build.stages import (
     boot_config,
     bootstrap,
+    cloud_init,
+    disk_format,
     files,
     finalize,
     firewall,
     first_boot,
-    guest_image,
     hostname,
     locale,
+    raw_disk,
     services,
     tar,
     timezone,
@@ -21,7 +23,7 @@ from workers.build.stages import (
 )
 
 _MODULES: tuple[ModuleType, ...] = (
-    bootstrap, hostname, timezone, locale, users, services, files, first_boot, firewall, boot_config, finalize,
-    tar, guest_image,
+    bootstrap, hostname, timezone, locale, users, services, files, first_boot, firewall, boot_config, cloud_init,
+    finalize, tar, raw_disk, disk_format,
 )  # fmt: skip
 STAGES = MappingProxyType({module.NAME: module for module in _MODULES})

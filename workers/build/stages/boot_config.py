@@ -2,7 +2,7 @@
 
 /etc/kernel/cmdline is what systemd-boot's kernel-install hook uses when a
 later kernel update writes new loader entries, so it must match the entry the
-guest-image assembler writes now.
+raw-disk assembler writes now.
 """
 
 from __future__ import annotations

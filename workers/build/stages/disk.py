@@ -36,6 +36,14 @@ class Layout:
         return self.root_offset + self.root_mib * MIB + MIB
 
 
+def layout_for(tree_mib: int, esp_mib: int, root_min_mib: int, multiple_mib: int) -> Layout:
+    """Room for the tree plus a quarter and 256 MiB, at least `root_min_mib`;
+    the root grows until the whole disk is a multiple of `multiple_mib`."""
+    root_mib = max(root_min_mib, tree_mib * 5 // 4 + 256)
+    root_mib += -(esp_mib + root_mib + 2) % multiple_mib
+    return Layout(esp_mib=esp_mib, root_mib=root_mib)
+
+
 def check_ids(disk_guid: str, esp_uuid: str, root_uuid: str, volume_id: str) -> None:
     for value in (disk_guid, esp_uuid, root_uuid):
         try:

@@ -1,9 +1,10 @@
-"""Assemble a UEFI-bootable qcow2 from the tree without loop devices or mounts.
+"""Assemble a UEFI-bootable raw disk from the tree without loop devices or mounts.
 
 The filesystems are made as image files (`mkfs.ext4 -d` copies the tree in;
 mkfs.vfat + mtools fill the ESP), a GPT is written by sfdisk into a sparse
-raw file, the two images are copied in at their partition offsets with `dd
-conv=notrunc`, and qemu-img converts the result to qcow2.
+raw file, and the two images are copied in at their partition offsets with
+`dd conv=notrunc`. Every disk image type starts here; `disk-format` turns the
+raw disk into the platform's format.
 
 systemd-boot (from the tree's own systemd-boot-efi) is the fallback loader
 EFI/BOOT/BOOTX64.EFI, so firmware boots it without NVRAM entries; it reads
@@ -19,7 +20,8 @@ import msgspec
 from workers.build.context import StageContext
 from workers.build.stages import disk
 
-NAME = "guest-image"
+NAME = "raw-disk"
+TIMEOUT = 3600.0
 
 
 class Options(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -34,33 +36,34 @@ class Options(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     esp_size_mib: int = 256
     # The root gets at least this size, and room for the tree plus a margin.
     root_min_size_mib: int = 2048
+    # The whole disk is a multiple of this (the root partition takes the slack).
+    size_multiple_mib: int = 1
 
 
 def check(options: Options) -> None:
     disk.check_ids(
         options.disk_guid, options.esp_uuid, options.root_uuid, options.esp_volume_id
     )
-    if "/" in options.filename or not options.filename:
+    if "/" in options.filename or options.filename in ("", ".", ".."):
         raise ValueError(f"{options.filename!r} must be a plain file name")
     if not 64 <= options.esp_size_mib <= 4096 or options.root_min_size_mib < 256:
         raise ValueError(
             "esp_size_mib must be 64 to 4096 and root_min_size_mib at least 256"
         )
+    if not 1 <= options.size_multiple_mib <= 65536:
+        raise ValueError("size_multiple_mib must be 1 to 65536")
     if "\n" in options.kernel_cmdline or "\n" in options.title:
         raise ValueError("kernel_cmdline and title must be one line")
 
 
 async def run(ctx: StageContext, options: Options) -> None:
     kernel, initrd = disk.find_kernel(ctx.tree)
-    root_mib = max(
-        options.root_min_size_mib, disk.tree_size_mib(ctx.tree) * 5 // 4 + 256
-    )
-    layout = disk.Layout(esp_mib=options.esp_size_mib, root_mib=root_mib)
-    esp, root, raw = (
-        ctx.scratch / "esp.img",
-        ctx.scratch / "root.img",
-        ctx.scratch / "disk.raw",
-    )
+    layout = disk.layout_for(
+        disk.tree_size_mib(ctx.tree), options.esp_size_mib,
+        options.root_min_size_mib, options.size_multiple_mib,
+    )  # fmt: skip
+    esp, root = ctx.scratch / "esp.img", ctx.scratch / "root.img"
+    raw = ctx.output_dir / options.filename
 
     await ctx.run(disk.mkfs_vfat_argv(esp, options.esp_volume_id, layout.esp_mib))
     loader = ctx.scratch / "loader"
@@ -81,7 +84,7 @@ async def run(ctx: StageContext, options: Options) -> None:
 
     await ctx.run(
         disk.mkfs_ext4_argv(root, ctx.tree, options.root_uuid, layout.root_mib),
-        timeout=3600,
+        timeout=TIMEOUT,
     )
 
     with raw.open("wb") as f:
@@ -93,11 +96,6 @@ async def run(ctx: StageContext, options: Options) -> None:
         ["sfdisk", "--no-reread", "--no-tell-kernel", raw], stdin=script.encode()
     )
     await ctx.run(disk.dd_argv(esp, raw, layout.esp_offset))
-    await ctx.run(disk.dd_argv(root, raw, layout.root_offset), timeout=3600)
+    await ctx.run(disk.dd_argv(root, raw, layout.root_offset), timeout=TIMEOUT)
     for image in (esp, root):
         os.unlink(image)
-    output = ctx.output_dir / options.filename
-    await ctx.run(
-        ["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, output], timeout=3600
-    )
-    os.unlink(raw)
