@@ -51,7 +51,7 @@ DATASOURCES: Mapping[str, tuple[str, ...]] = {
     "gcp": ("GCE", "None"),
     "vsphere": ("VMware", "OVF", "None"),
 }
-TREE_ARCHIVES = ("tar",)
+TREE_ARCHIVES = ("tar", "oci", "container")
 SUPPORTED = (*DISK_FORMATS, *TREE_ARCHIVES)
 
 
@@ -259,6 +259,10 @@ def _assemblers(image_type: ImageType, dist: Distribution, image: ImageRequest, 
                 seed: str) -> list[StageSpec]:  # fmt: skip
     if image_type.name == "tar":
         return [StageSpec(type="tar", options={"filename": image_type.filename})]
+    if image_type.name in ("oci", "container"):
+        return [StageSpec(type="oci-archive", options={
+            "filename": image_type.filename, "architecture": debian_architecture(image.architecture),
+        })]  # fmt: skip
     disk_format = DISK_FORMATS[image_type.name]
     raw = image_type.filename if disk_format is None else RAW_DISK
     stages = [_raw_disk(dist, c, raw, seed, SIZE_MULTIPLE_MIB.get(image_type.name, 1))]

@@ -157,6 +157,21 @@ def test_a_requested_hostname_is_kept_over_the_platforms_metadata() -> None:
     assert cloud.options["preserve_hostname"] is True
 
 
+@pytest.mark.parametrize("image_type", ["oci", "container"])
+def test_a_container_image_is_an_oci_archive_of_a_tree_without_a_kernel(
+    image_type: str,
+) -> None:
+    manifest = generate_manifest(request(image_type, hostname="c"), PACKAGES, {})
+    assert stage_types(manifest) == [
+        ["bootstrap", "hostname", "finalize"],
+        ["oci-archive"],
+    ]
+    assert manifest.pipelines[1].stages[0].options == {
+        "filename": IMAGE_TYPES[image_type].filename,
+        "architecture": "amd64",
+    }
+
+
 def test_the_same_request_gives_the_same_manifest() -> None:
     one = generate_manifest(request("guest-image"), PACKAGES, {})
     assert (

@@ -62,6 +62,7 @@ VALID: dict[str, dict[str, Any]] = {
     },
     "disk-format": {"source": "disk.raw", "filename": "disk.vhd", "format": "vhd"},
     "cloud-init": {"datasources": ["Ec2", "None"], "preserve_hostname": True},
+    "oci-archive": {"filename": "image.oci.tar", "architecture": "arm64", "cmd": ["/bin/sh"]},
 }
 INVALID: list[tuple[str, dict[str, Any]]] = [
     ("bootstrap", {**VALID["bootstrap"], "packages": []}),
@@ -100,6 +101,9 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
     ("disk-format", {**VALID["disk-format"], "format": "vdi"}),
     ("disk-format", {**VALID["disk-format"], "filename": "disk.raw"}),
     ("disk-format", {**VALID["disk-format"], "source": "/tmp/disk.raw"}),
+    ("oci-archive", {"filename": "a/b.tar"}),
+    ("oci-archive", {"filename": "image.oci.tar", "architecture": "x86_64"}),
+    ("oci-archive", {"filename": "image.oci.tar", "cmd": []}),
     ("cloud-init", {"datasources": []}),
     ("cloud-init", {"datasources": ["Ec2", "ec2; rm -rf /"]}),
     ("first-boot", {"script": "  "}),

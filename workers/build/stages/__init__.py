@@ -15,6 +15,7 @@ from workers.build.stages import (
     first_boot,
     hostname,
     locale,
+    oci_archive,
     raw_disk,
     services,
     tar,
@@ -24,6 +25,6 @@ from workers.build.stages import (
 
 _MODULES: tuple[ModuleType, ...] = (
     bootstrap, hostname, timezone, locale, users, services, files, first_boot, firewall, boot_config, cloud_init,
-    finalize, tar, raw_disk, disk_format,
+    finalize, tar, oci_archive, raw_disk, disk_format,
 )  # fmt: skip
 STAGES = MappingProxyType({module.NAME: module for module in _MODULES})

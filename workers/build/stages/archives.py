@@ -31,7 +31,9 @@ class Gzipped:
     size: int
 
 
-class _CancellableReader:
+class CancellableReader:
+    """A file's reads, refused once the build is cancelled."""
+
     def __init__(self, source: BinaryIO, cancel: CancelEvent | None) -> None:
         self.source = source
         self.cancel = cancel
@@ -52,7 +54,7 @@ def gzip_file(source: Path, target: Path, cancel: CancelEvent | None = None) -> 
     """Compress `source` into `target`; the digests of both sides come back."""
     uncompressed = hashlib.sha256()
     with source.open("rb") as raw_in, target.open("wb") as raw_out:
-        reader = _CancellableReader(raw_in, cancel)
+        reader = CancellableReader(raw_in, cancel)
         with _gzip_writer(raw_out) as out:
             while chunk := reader.read(CHUNK):
                 uncompressed.update(chunk)
@@ -87,4 +89,4 @@ def gce_tar_gz(
         _gzip_writer(raw_out) as out,
         tarfile.TarFile(fileobj=out, mode="w", format=tarfile.GNU_FORMAT, copybufsize=CHUNK) as archive,
     ):  # fmt: skip
-        archive.addfile(info, _CancellableReader(raw_in, cancel))  # type: ignore[arg-type]
+        archive.addfile(info, CancellableReader(raw_in, cancel))  # type: ignore[arg-type]

@@ -27,13 +27,18 @@ def check(options: Options) -> None:
         raise ValueError(f"{options.filename!r} must be a plain file name")
 
 
-def argv(tree: Path, output: Path, epoch: int) -> list[str]:
+def reproducible_options(epoch: int) -> list[str]:
     return [
-        "tar", "--create", f"--file={output}", f"--directory={tree}",
         "--format=pax", "--sort=name", f"--mtime=@{epoch}", "--numeric-owner",
         "--xattrs", "--xattrs-include=security.capability",
         "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",
-        ".",
+    ]  # fmt: skip
+
+
+def argv(tree: Path, output: Path, epoch: int) -> list[str]:
+    return [
+        "tar", "--create", f"--file={output}", f"--directory={tree}",
+        *reproducible_options(epoch), ".",
     ]  # fmt: skip
 
 
