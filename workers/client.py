@@ -6,6 +6,9 @@ client fetches a new one whenever the current one is about to expire.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,14 @@ class ComposerUnreachable(Exception):
 
 class StaleJob(Exception):
     """The composer no longer gives this job to us (409): stop working on it."""
+
+
+class Refused(RuntimeError):
+    """The composer answered 4xx: asking again will not help."""
+
+
+class ArtifactCorrupt(Exception):
+    """A fetched artifact's sha256 is not the one its build recorded."""
 
 
 class Assignment(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,19 +88,62 @@ class ComposerClient:
             headers={"X-Checksum-SHA256": sha256, "Content-Length": str(path.stat().st_size)},
         )  # fmt: skip
 
-    async def _call(self, method: str, path: str, **options: Any) -> Any:
+    async def download(self, token: str, name: str, sha256: str, directory: Path) -> Path:
+        """Stream an artifact of the job's compose into ``directory``, verified against ``sha256``.
+
+        It is written under a temporary name and renamed only once its checksum
+        matched, so a partial or corrupted download is never taken for the image.
+        """
+        path = f"{API}/jobs/{token}/artifacts/{name}"
+        await self._ensure_token("GET", path)
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".partial")
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(handle, "wb") as out:
+                async with self._http.stream("GET", path) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        self._check("GET", path, response)
+                    async for block in response.aiter_bytes(CHUNK):
+                        digest.update(block)
+                        out.write(block)
+            if digest.hexdigest() != sha256.lower():
+                raise ArtifactCorrupt(f"{name}: received sha256 {digest.hexdigest()}, the build recorded {sha256}")
+            target = directory / name
+            os.replace(temporary, target)
+        except BaseException as error:
+            Path(temporary).unlink(missing_ok=True)
+            if isinstance(error, httpx2.TransportError):
+                raise ComposerUnreachable(f"GET {path}: {error}") from error
+            raise
+        return target
+
+    async def _ensure_token(self, method: str, path: str) -> None:
         try:
             if self._http.token is None:
                 await self._http.fetch_token()
-            response = await self._http.request(method, path, **options)
         except (httpx2.TransportError, OSError) as error:
             raise ComposerUnreachable(f"{method} {path}: {error}") from error
         except Exception as error:  # authlib: the token endpoint refused or failed
             raise ComposerUnreachable(f"{method} {path}: cannot get a token: {error}") from error
+
+    async def _call(self, method: str, path: str, **options: Any) -> Any:
+        await self._ensure_token(method, path)
+        try:
+            response = await self._http.request(method, path, **options)
+        except (httpx2.TransportError, OSError) as error:
+            raise ComposerUnreachable(f"{method} {path}: {error}") from error
+        except Exception as error:  # authlib: refreshing the token refused or failed
+            raise ComposerUnreachable(f"{method} {path}: cannot get a token: {error}") from error
+        self._check(method, path, response)
+        return None if response.status_code == 204 else response.json()
+
+    @staticmethod
+    def _check(method: str, path: str, response: httpx2.Response) -> None:
         if response.status_code == 409:
             raise StaleJob(response.text)
         if response.status_code >= 500 or response.status_code in (401, 503):
             raise ComposerUnreachable(f"{method} {path}: {response.status_code} {response.text[:300]}")
         if response.status_code >= 400:
-            raise RuntimeError(f"{method} {path} was refused: {response.status_code} {response.text[:500]}")
-        return None if response.status_code == 204 else response.json()
+            raise Refused(f"{method} {path} was refused: {response.status_code} {response.text[:500]}")

@@ -1,4 +1,5 @@
-"""Built images the composer keeps for the ``local`` upload target.
+"""Built images the composer keeps: served for the ``local`` upload target, and
+to the upload jobs that send them on to a cloud.
 
 Uploads stream to a temporary file while their sha256 is computed, and only a
 complete upload whose checksum matches what the worker declared is renamed
@@ -19,6 +20,13 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 class ArtifactRejected(ValueError):
     """The upload is not acceptable: bad name, too large, or a checksum mismatch."""
+
+
+class ArtifactNotFound(LookupError):
+    def __init__(self, compose_id: str, name: str) -> None:
+        super().__init__(f"compose {compose_id} has no artifact {name!r}")
+        self.compose_id = compose_id
+        self.name = name
 
 
 class ArtifactStore:

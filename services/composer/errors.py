@@ -14,7 +14,7 @@ from litestar.types import ExceptionHandlersMap
 
 from domain.field_errors import ValidationFailed
 from domain.jobs import JobRuleBroken, StaleToken
-from services.composer.artifacts import ArtifactRejected
+from services.composer.artifacts import ArtifactNotFound, ArtifactRejected
 from services.composer.fleet import UnknownWorker
 from services.composer.views import ComposeNotFound
 from services.identity.guards import IDENTITY_EXCEPTION_HANDLERS, error_response
@@ -34,6 +34,10 @@ def _validation_failed(_: Request[Any, Any, Any], failed: ValidationFailed) -> R
 
 def _not_found(_: Request[Any, Any, Any], error: ComposeNotFound) -> Response:
     return error_response(404, str(error), {"compose_id": error.compose_id})
+
+
+def _no_artifact(_: Request[Any, Any, Any], error: ArtifactNotFound) -> Response:
+    return error_response(404, str(error), {"compose_id": error.compose_id, "name": error.name})
 
 
 def _unknown_worker(_: Request[Any, Any, Any], error: UnknownWorker) -> Response:
@@ -61,6 +65,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     **IDENTITY_EXCEPTION_HANDLERS,
     ValidationFailed: _validation_failed,
     ComposeNotFound: _not_found,
+    ArtifactNotFound: _no_artifact,
     UnknownWorker: _unknown_worker,
     StaleToken: _stale,
     JobRuleBroken: _conflict,

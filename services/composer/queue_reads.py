@@ -1,4 +1,4 @@
-"""Reading the queue's projections: a compose's status, its jobs, a token's job."""
+"""Reading the queue's projections: a compose's status, its jobs, a token's job and its artifacts."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.composes import ComposeStatus, DerivedStatus, UploadStatus
 from domain.jobs import JobError, JobStatus, JobType, StaleToken
 from events.engine import reading
+from services.composer.artifacts import ArtifactNotFound
 from services.composer.records import from_json, job_error
-from services.composer.tables import channels, composes, jobs
+from services.composer.tables import artifacts, channels, composes, jobs
 
 
 class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -23,6 +24,13 @@ class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
     worker_id: str | None
     result: dict[str, Any] | None
     error: JobError | None
+
+
+class StoredArtifact(msgspec.Struct, frozen=True, kw_only=True):
+    compose_id: str
+    name: str
+    sha256: str
+    size: int
 
 
 class QueueReads:
@@ -60,6 +68,16 @@ class QueueReads:
         if compose_id is None:
             raise StaleToken("no job is held with this token")
         return compose_id
+
+    async def artifact_for(self, token: str, name: str) -> StoredArtifact:
+        """An artifact of the compose whose job is held with ``token``: an upload job fetches the build's image."""
+        compose_id = await self.compose_of(token)
+        query = sa.select(artifacts).where(artifacts.c.compose_id == compose_id, artifacts.c.name == name)
+        async with reading(self.engine) as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            raise ArtifactNotFound(compose_id, name)
+        return StoredArtifact(compose_id=compose_id, name=name, sha256=row.sha256, size=row.size)
 
     async def job_status_probe(self) -> None:
         """Fails unless the queue's tables can be read (readiness)."""

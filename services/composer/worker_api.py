@@ -3,7 +3,8 @@
 A worker registers, then long-polls ``POST /jobs`` for the job types it can
 run. The claim answers with a token; the worker renews its lease with
 ``GET /jobs/{token}`` (which also says whether the job was canceled), streams
-progress and log lines with ``PATCH``, uploads artifacts with ``PUT``, and
+progress and log lines with ``PATCH``, uploads artifacts with ``PUT`` (and an
+upload job, perhaps on another worker, fetches them back with ``GET``), and
 finishes with a final ``PATCH``. A stale token gets 409.
 """
 
@@ -16,6 +17,7 @@ from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, JSONBody
+from litestar.response import File
 
 from domain.distributions import ARCHITECTURES
 from domain.jobs import ERROR_BUILD_FAILED, JobError, JobStatus, JobType
@@ -122,3 +124,9 @@ class WorkerController(Controller):
         size = await state.artifacts.store(compose_id, name, request.stream(), declared)
         await state.queue.record_artifact(token, name, declared.lower(), size)
         return {"name": name, "sha256": declared.lower(), "size": size}
+
+    @get("/jobs/{token:str}/artifacts/{name:str}", media_type="application/octet-stream")
+    async def fetch_artifact(self, token: FromPath[str], name: FromPath[str], state: State) -> File:
+        """Stream an artifact of the held job's compose, with the sha256 recorded when it was stored."""
+        found = await state.queue.reads.artifact_for(token, name)
+        return File(state.artifacts.path(found.compose_id, name), filename=name, headers={"X-Checksum-SHA256": found.sha256})

@@ -141,6 +141,31 @@ class ComposerApiContract:
         assert sboms["items"][0][0]["sbom"]["spdxVersion"] == "SPDX-2.3"
         assert download.status_code == 200 and download.content == image
 
+    async def test_an_upload_job_fetches_its_builds_image_only_while_it_holds_the_job(self, composer: Composer) -> None:
+        await self.submit(composer)
+        image = b"raw disk\n" * 5000
+        async with composer.client("worker") as http:
+            worker_id = await register(http)
+            depsolve = await claim(http, worker_id, ["depsolve"])
+            await http.patch(f"{WORKER}/jobs/{depsolve['token']}", json={"result": {"packages": []}})
+            build = await claim(http, worker_id, ["build"])
+            await http.put(
+                f"{WORKER}/jobs/{build['token']}/artifacts/image.tar", content=image,
+                headers={"X-Checksum-SHA256": sha256(image)},
+            )  # fmt: skip
+            await http.patch(f"{WORKER}/jobs/{build['token']}", json={"result": {"packages": []}})
+            upload = await claim(http, worker_id, ["upload"])
+
+            fetched = await http.get(f"{WORKER}/jobs/{upload['token']}/artifacts/image.tar")
+            unknown = await http.get(f"{WORKER}/jobs/{upload['token']}/artifacts/other.tar")
+            finished = await http.get(f"{WORKER}/jobs/{build['token']}/artifacts/image.tar")
+            stranger = await http.get(f"{WORKER}/jobs/not-a-token/artifacts/image.tar")
+
+        assert fetched.status_code == 200 and fetched.content == image
+        assert fetched.headers["x-checksum-sha256"] == sha256(image)
+        assert unknown.status_code == 404 and "other.tar" in unknown.json()["errors"][0]["reason"]
+        assert finished.status_code == 409 and stranger.status_code == 409
+
     async def test_an_artifact_whose_checksum_does_not_match_is_refused_and_not_served(self, composer: Composer) -> None:
         compose_id = await self.submit(composer)
         async with composer.client("worker") as http:
