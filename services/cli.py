@@ -117,7 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from workers.main import run_worker
+    from workers.main import AwsConfig, run_worker
 
     settings = load_settings()
     token_url = args.token_url or (settings.oidc_issuer and f"{settings.oidc_issuer}/token")
@@ -131,11 +131,17 @@ def _worker(args: argparse.Namespace) -> int:
         return 2
     if not _build_tools_ready(settings.install_build_tools):
         return 2
+    try:
+        aws = AwsConfig(**settings.worker_aws())
+    except ValueError as error:
+        print(f"image-builder worker: IMAGE_BUILDER_WORKER_AWS_*: {error}", file=sys.stderr)
+        return 2
     configure_logging()
     asyncio.run(
         run_worker(
             args.composer, token_url, settings.worker_client_id, settings.worker_client_secret,
             cache_dir=settings.worker_cache_dir, work_dir=settings.worker_work_dir, slots=args.jobs, name=args.name,
+            aws=aws,
         )
     )  # fmt: skip
     return 0

@@ -30,7 +30,7 @@ from services.embedded_identity import EmbeddedIdentity
 from services.identity.guards import BearerAuth
 from services.identity.issuer import mount_issuer
 from services.settings import Settings
-from workers.main import create_worker
+from workers.main import AwsConfig, create_worker
 from services.stores import open_store
 
 # Reading a stream's version touches the store's tables: it fails if the
@@ -93,6 +93,7 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
                 f"http://{settings.host}:{settings.port}", f"{identity.config.issuer}/token",
                 identity.secrets.worker_client_id, identity.secrets.worker_client_secret,
                 cache_dir=settings.worker_cache_dir, work_dir=settings.worker_work_dir, name="embedded-worker",
+                aws=AwsConfig(**settings.worker_aws()),
                 # Short polls: the server waits for open requests when it shuts down.
                 poll_timeout=3.0,
             )  # fmt: skip

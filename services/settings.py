@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -38,6 +39,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_client_secret: str | None = None
     worker_cache_dir: Path = Path(".cache/worker")
     worker_work_dir: Path = Path("/var/tmp/image-builder")
+    # Uploads: a request never carries credentials; without keys boto3's own
+    # chain applies (AWS_* variables, ~/.aws, an instance profile).
+    worker_aws_access_key_id: str | None = None
+    worker_aws_secret_access_key: str | None = None
+    worker_aws_region: str = "us-east-1"
+    worker_aws_bucket: str | None = None
+    worker_aws_s3_endpoint_url: str | None = None
+    worker_aws_ec2_endpoint_url: str | None = None
+    worker_aws_url_expiry_seconds: int = 24 * 3600
+    worker_aws_import_timeout_seconds: float = 3600.0
     # auto: a worker started as root on Debian installs missing build tools; never: it only names them.
     install_build_tools: str = "auto"
 
@@ -47,6 +58,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if service == "backend":
             return self.backend_database_url
         raise ValueError(f"unknown service {service!r}; choose composer or backend")
+
+    def worker_aws(self) -> dict[str, Any]:
+        """The worker's AWS settings under the names workers.aws.config.AwsConfig takes."""
+        prefix = "worker_aws_"
+        return {name.removeprefix(prefix): getattr(self, name) for name in self.__struct_fields__ if name.startswith(prefix)}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -79,5 +95,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         worker_client_secret=env.get("IMAGE_BUILDER_WORKER_CLIENT_SECRET") or None,
         worker_cache_dir=Path(env.get("IMAGE_BUILDER_WORKER_CACHE_DIR") or data_dir / "worker-cache"),
         worker_work_dir=Path(env.get("IMAGE_BUILDER_WORKER_WORK_DIR") or data_dir / "builds"),
+        worker_aws_access_key_id=env.get("IMAGE_BUILDER_WORKER_AWS_ACCESS_KEY_ID") or None,
+        worker_aws_secret_access_key=env.get("IMAGE_BUILDER_WORKER_AWS_SECRET_ACCESS_KEY") or None,
+        worker_aws_region=env.get("IMAGE_BUILDER_WORKER_AWS_REGION") or "us-east-1",
+        worker_aws_bucket=env.get("IMAGE_BUILDER_WORKER_AWS_BUCKET") or None,
+        worker_aws_s3_endpoint_url=env.get("IMAGE_BUILDER_WORKER_AWS_S3_ENDPOINT_URL") or None,
+        worker_aws_ec2_endpoint_url=env.get("IMAGE_BUILDER_WORKER_AWS_EC2_ENDPOINT_URL") or None,
+        worker_aws_url_expiry_seconds=int(env.get("IMAGE_BUILDER_WORKER_AWS_URL_EXPIRY_SECONDS", str(24 * 3600))),
+        worker_aws_import_timeout_seconds=float(env.get("IMAGE_BUILDER_WORKER_AWS_IMPORT_TIMEOUT_SECONDS", "3600")),
         install_build_tools=env.get("IMAGE_BUILDER_INSTALL_BUILD_TOOLS", "auto"),
     )

@@ -9,14 +9,16 @@ from typing import Any
 
 import msgspec
 
+from workers.aws.config import AwsConfig
 from workers.build import BuildCancelled, DepsolveFailed, StageFailed, UnsupportedImage, build_image, depsolve_request
 from workers.client import Assignment, ComposerClient
 from workers.process import JobFailure, JobRunner, Reporter
+from workers.uploads import upload_runner
 
-COMPOSE_API = "/api/image-builder-composer/v2"
 
-
-def job_runners(client: ComposerClient, cache_dir: Path, work_root: Path) -> dict[str, JobRunner]:
+def job_runners(
+    client: ComposerClient, cache_dir: Path, work_root: Path, aws: AwsConfig | None = None
+) -> dict[str, JobRunner]:
     async def depsolve(job: Assignment, reporter: Reporter, cancel: asyncio.Event) -> dict[str, Any]:
         try:
             specs = await depsolve_request(job.args, cache_dir, on_log=reporter.log, cancel=cancel)
@@ -54,13 +56,4 @@ def job_runners(client: ComposerClient, cache_dir: Path, work_root: Path) -> dic
             "artifacts": [{"name": a.name, "sha256": a.sha256, "size": a.size} for a in result.artifacts],
         }
 
-    async def upload(job: Assignment, reporter: Reporter, cancel: asyncio.Event) -> dict[str, Any]:
-        target = job.args["target"]
-        built = job.dynamic_args["build"]["artifacts"]
-        if target["type"] != "local":
-            raise JobFailure(f"upload target {target['type']!r} is not available on this worker yet")
-        # The build already streamed its artifacts to the composer, which serves them.
-        base = f"{COMPOSE_API}/composes/{job.compose_id}/artifacts"
-        return {"options": {"artifacts": [a["name"] for a in built], "url": f"{base}/{built[0]['name']}"}}
-
-    return {"depsolve": depsolve, "build": build, "upload": upload}
+    return {"depsolve": depsolve, "build": build, "upload": upload_runner(client, work_root, aws or AwsConfig())}

@@ -7,6 +7,7 @@ import signal
 import socket
 from pathlib import Path
 
+from workers.aws.config import AwsConfig
 from workers.client import ComposerClient
 from workers.jobs import job_runners
 from workers.process import Worker
@@ -15,19 +16,21 @@ from workers.process import Worker
 def create_worker(
     composer_url: str, token_url: str, client_id: str, client_secret: str, *,
     cache_dir: Path, work_dir: Path, slots: int = 1, name: str | None = None, poll_timeout: float = 30.0,
+    aws: AwsConfig | None = None,
 ) -> Worker:  # fmt: skip
     client = ComposerClient(composer_url, token_url, client_id, client_secret)
-    runners = job_runners(client, cache_dir, work_dir)
+    runners = job_runners(client, cache_dir, work_dir, aws)
     return Worker(client, runners, name=name or socket.gethostname(), slots=slots, poll_timeout=poll_timeout)
 
 
 async def run_worker(
     composer_url: str, token_url: str, client_id: str, client_secret: str, *,
-    cache_dir: Path, work_dir: Path, slots: int = 1, name: str | None = None,
+    cache_dir: Path, work_dir: Path, slots: int = 1, name: str | None = None, aws: AwsConfig | None = None,
 ) -> None:  # fmt: skip
     worker = create_worker(
-        composer_url, token_url, client_id, client_secret, cache_dir=cache_dir, work_dir=work_dir, slots=slots, name=name
-    )
+        composer_url, token_url, client_id, client_secret,
+        cache_dir=cache_dir, work_dir=work_dir, slots=slots, name=name, aws=aws,
+    )  # fmt: skip
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, worker.request_stop)
