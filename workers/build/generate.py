@@ -51,7 +51,7 @@ DATASOURCES: Mapping[str, tuple[str, ...]] = {
     "gcp": ("GCE", "None"),
     "vsphere": ("VMware", "OVF", "None"),
 }
-TREE_ARCHIVES = ("tar", "oci", "container")
+TREE_ARCHIVES = ("tar", "wsl", "oci", "container")
 SUPPORTED = (*DISK_FORMATS, *TREE_ARCHIVES)
 
 
@@ -121,6 +121,8 @@ def generate_manifest(
         os_stages.append(StageSpec(type="cloud-init", options={
             "datasources": list(DATASOURCES[image_type.name]), "preserve_hostname": c.hostname is not None,
         }))  # fmt: skip
+    if image_type.name == "wsl":
+        os_stages.append(_wsl_conf(c, packages))
     os_stages.append(StageSpec(type="finalize"))
     assemblers = _assemblers(image_type, dist, image, c, seed)
     epoch = request.get("source_date_epoch") or RELEASE_EPOCHS.get(
@@ -255,10 +257,21 @@ def _bootable(c: Customizations) -> list[StageSpec]:
     ]
 
 
+def _wsl_conf(c: Customizations, packages: Sequence[PackageSpec]) -> StageSpec:
+    # systemd boots only where it is init; WSL logs in as the request's first user.
+    users = [u.name for u in c.users if u.name != "root"]
+    return StageSpec(type="wsl-conf", options={
+        "systemd": any(p.name == "systemd-sysv" for p in packages),
+        "default_user": users[0] if users else None, "hostname": c.hostname,
+    })  # fmt: skip
+
+
 def _assemblers(image_type: ImageType, dist: Distribution, image: ImageRequest, c: Customizations,
                 seed: str) -> list[StageSpec]:  # fmt: skip
     if image_type.name == "tar":
         return [StageSpec(type="tar", options={"filename": image_type.filename})]
+    if image_type.name == "wsl":
+        return [StageSpec(type="tar", options={"filename": image_type.filename, "gzip": True})]
     if image_type.name in ("oci", "container"):
         return [StageSpec(type="oci-archive", options={
             "filename": image_type.filename, "architecture": debian_architecture(image.architecture),

@@ -172,6 +172,46 @@ def test_a_container_image_is_an_oci_archive_of_a_tree_without_a_kernel(
     }
 
 
+def test_a_wsl_image_is_a_gzipped_tar_with_a_wsl_conf() -> None:
+    manifest = generate_manifest(request(
+        "wsl", hostname="box", users=[{"name": "root"}, {"name": "alice"}, {"name": "bob"}],
+    ), PACKAGES, {})  # fmt: skip
+    assert stage_types(manifest) == [
+        ["bootstrap", "hostname", "users", "wsl-conf", "finalize"],
+        ["tar"],
+    ]
+    assert manifest.pipelines[0].stages[3].options == {
+        "systemd": False,
+        "default_user": "alice",
+        "hostname": "box",
+    }
+    assert manifest.pipelines[1].stages[0].options == {
+        "filename": "image.wsl",
+        "gzip": True,
+    }
+
+
+def test_wsl_boots_systemd_when_the_image_has_systemd_as_init() -> None:
+    systemd = PackageSpec(
+        name="systemd-sysv", version="252.38-1~deb12u1", arch="amd64",
+        sha256="b" * 64, size=1, url="http://deb.debian.org/x.deb",
+    )  # fmt: skip
+    manifest = generate_manifest(request("wsl"), [*PACKAGES, systemd], {})
+    [wsl] = [s for s in manifest.pipelines[0].stages if s.type == "wsl-conf"]
+    assert wsl.options == {"systemd": True, "default_user": None, "hostname": None}
+
+
+def test_every_image_type_can_be_built() -> None:
+    assert set(SUPPORTED) == set(IMAGE_TYPES)
+
+
+@pytest.mark.parametrize("image_type", ["tar", "wsl", "oci", "container"])
+def test_a_tree_image_gets_no_kernel_boot_or_cloud_stages(image_type: str) -> None:
+    manifest = generate_manifest(request(image_type), PACKAGES, {})
+    types = {s.type for p in manifest.pipelines for s in p.stages}
+    assert not types & {"boot-config", "cloud-init", "raw-disk", "disk-format"}
+
+
 def test_the_same_request_gives_the_same_manifest() -> None:
     one = generate_manifest(request("guest-image"), PACKAGES, {})
     assert (

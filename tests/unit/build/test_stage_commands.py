@@ -330,3 +330,24 @@ async def test_cloud_init_configuration_needs_cloud_init_in_the_image(
 ) -> None:
     with pytest.raises(ValueError, match="cloud-init package"):
         await run(ctx, "cloud-init", {"datasources": ["GCE"]})
+
+
+async def test_wsl_conf_boots_systemd_logs_in_the_default_user_and_names_the_host(
+    ctx: StageContext,
+) -> None:
+    (ctx.tree / "usr/lib/systemd").mkdir(parents=True)
+    (ctx.tree / "usr/lib/systemd/systemd").write_text("")
+    await run(ctx, "wsl-conf", {"systemd": True, "default_user": "alice", "hostname": "box"})
+    conf = (ctx.tree / "etc/wsl.conf").read_text()
+    assert "[boot]\nsystemd=true\n" in conf
+    assert "[user]\ndefault=alice\n" in conf
+    assert "[network]\nhostname=box\n" in conf
+
+
+async def test_wsl_conf_refuses_systemd_or_a_user_the_image_lacks(
+    ctx: StageContext,
+) -> None:
+    with pytest.raises(ValueError, match="systemd-sysv"):
+        await run(ctx, "wsl-conf", {"systemd": True})
+    with pytest.raises(ValueError, match="bob does not exist"):
+        await run(ctx, "wsl-conf", {"default_user": "bob"})

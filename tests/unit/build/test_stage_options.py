@@ -49,7 +49,7 @@ VALID: dict[str, dict[str, Any]] = {
         "kernel_cmdline": "ro",
     },
     "finalize": {},
-    "tar": {"filename": "root.tar"},
+    "tar": {"filename": "image.wsl", "gzip": True},
     "raw-disk": {
         "filename": "disk.raw",
         "kernel_cmdline": "root=LABEL=root",
@@ -63,6 +63,7 @@ VALID: dict[str, dict[str, Any]] = {
     "disk-format": {"source": "disk.raw", "filename": "disk.vhd", "format": "vhd"},
     "cloud-init": {"datasources": ["Ec2", "None"], "preserve_hostname": True},
     "oci-archive": {"filename": "image.oci.tar", "architecture": "arm64", "cmd": ["/bin/sh"]},
+    "wsl-conf": {"systemd": True, "default_user": "alice", "hostname": "wsl-1"},
 }
 INVALID: list[tuple[str, dict[str, Any]]] = [
     ("bootstrap", {**VALID["bootstrap"], "packages": []}),
@@ -104,6 +105,8 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
     ("oci-archive", {"filename": "a/b.tar"}),
     ("oci-archive", {"filename": "image.oci.tar", "architecture": "x86_64"}),
     ("oci-archive", {"filename": "image.oci.tar", "cmd": []}),
+    ("wsl-conf", {"default_user": "Alice Smith"}),
+    ("wsl-conf", {"hostname": "not a host"}),
     ("cloud-init", {"datasources": []}),
     ("cloud-init", {"datasources": ["Ec2", "ec2; rm -rf /"]}),
     ("first-boot", {"script": "  "}),

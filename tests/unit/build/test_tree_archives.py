@@ -1,7 +1,8 @@
-"""The OCI image archive of a small tree, read back blob by blob."""
+"""The archives of a small tree: OCI image layout read back blob by blob, gzipped tar."""
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from tests.oci_layout import read_image
 from tests.unit.build.conftest import EPOCH
 from workers.build.context import StageContext
 from workers.build.sources import DebCache
-from workers.build.stages import oci_archive
+from workers.build.stages import oci_archive, tar
 
 
 def small_tree(root: Path) -> Path:
@@ -93,3 +94,21 @@ def test_the_layer_is_made_by_tar_from_the_top_level_names() -> None:
     assert argv[:4] == ["tar", "--create", "--file=/s/layer.tar", "--directory=/t"]
     assert "--sort=name" in argv and f"--mtime=@{EPOCH}" in argv and "--numeric-owner" in argv
     assert argv[-5:] == ["--anchored", "--exclude=dev/*", "--", "bin", "etc"]
+
+
+async def test_a_gzipped_tar_holds_the_same_archive_without_a_gzip_timestamp(
+    tree: Path, tmp_path: Path
+) -> None:
+    outputs = []
+    for name, gzipped in (("plain", False), ("gzipped", True)):
+        out = tmp_path / name
+        (out / "scratch").mkdir(parents=True)
+        ctx = StageContext(
+            tree=tree, output_dir=out, scratch=out / "scratch",
+            debs=DebCache(tmp_path / "cache"), source_date_epoch=EPOCH,
+        )  # fmt: skip
+        await tar.run(ctx, tar.Options(filename="image", gzip=gzipped))
+        outputs.append((out / "image").read_bytes())
+    plain, gzipped_tar = outputs
+    assert gzipped_tar[4:8] == b"\0\0\0\0"
+    assert gzip.decompress(gzipped_tar) == plain

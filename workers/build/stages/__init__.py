@@ -21,10 +21,11 @@ from workers.build.stages import (
     tar,
     timezone,
     users,
+    wsl_conf,
 )
 
 _MODULES: tuple[ModuleType, ...] = (
     bootstrap, hostname, timezone, locale, users, services, files, first_boot, firewall, boot_config, cloud_init,
-    finalize, tar, oci_archive, raw_disk, disk_format,
+    wsl_conf, finalize, tar, oci_archive, raw_disk, disk_format,
 )  # fmt: skip
 STAGES = MappingProxyType({module.NAME: module for module in _MODULES})

@@ -2,17 +2,21 @@
 
 Owners stay as they are in the tree (a user's home belongs to the user), but
 as numbers, so the host's account database never leaks into the archive.
-File capabilities (ping's cap_net_raw) travel as pax xattr records.
+File capabilities (ping's cap_net_raw) travel as pax xattr records. With
+`gzip`, the tar is compressed without a timestamp in the gzip header (a WSL
+distribution is such a tarball).
 (GNU tar's reproducibility recipe: https://www.gnu.org/software/tar/manual/html_section/Reproducibility.html)
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import msgspec
 
 from workers.build.context import StageContext
+from workers.build.stages import archives
 
 NAME = "tar"
 TIMEOUT = 1800.0
@@ -20,6 +24,7 @@ TIMEOUT = 1800.0
 
 class Options(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     filename: str
+    gzip: bool = False
 
 
 def check(options: Options) -> None:
@@ -43,7 +48,8 @@ def argv(tree: Path, output: Path, epoch: int) -> list[str]:
 
 
 async def run(ctx: StageContext, options: Options) -> None:
-    await ctx.run(
-        argv(ctx.tree, ctx.output_dir / options.filename, ctx.source_date_epoch),
-        timeout=TIMEOUT,
-    )
+    output = ctx.output_dir / options.filename
+    plain = ctx.scratch / "root.tar" if options.gzip else output
+    await ctx.run(argv(ctx.tree, plain, ctx.source_date_epoch), timeout=TIMEOUT)
+    if options.gzip:
+        await asyncio.to_thread(archives.gzip_file, plain, output, ctx.cancel)
