@@ -1,9 +1,10 @@
-"""Session-wide real servers: PostgreSQL and Kafka.
+"""Session-wide real servers: PostgreSQL, Kafka, an S3 server and moto's EC2.
 
 Each server starts lazily, the first time a test asks for it, and stops at the
-end of the session. With a reachable Docker engine they run in testcontainers;
-otherwise as local processes (tests/servers/). TEST_SERVERS=local or =docker
-forces one. A server that cannot start is an error, never a skip.
+end of the session. With a reachable Docker engine PostgreSQL and Kafka run in
+testcontainers; otherwise as local processes (tests/servers/). TEST_SERVERS=local
+or =docker forces one. S3Proxy and moto always run as local processes. A server
+that cannot start is an error, never a skip.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import pytest
 
 from tests.servers.containers import KafkaContainerServer, PostgresContainerServer
 from tests.servers.kafka import KafkaServer
+from tests.servers.moto_server import MotoServer
 from tests.servers.postgres import PostgresServer
+from tests.servers.s3proxy import S3ProxyServer
 
 
 @functools.cache
@@ -69,6 +72,24 @@ def kafka_server() -> Iterator[KafkaServer | KafkaContainerServer]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(kafka_server: KafkaServer | KafkaContainerServer) -> str:
     return kafka_server.bootstrap
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3ProxyServer]:
+    """S3Proxy: a real S3-compatible server (see docs/workers.md for why this one)."""
+    server = S3ProxyServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """moto's server mode, with the EC2 image import moto lacks (tests/servers/moto_server.py)."""
+    server = MotoServer()
+    server.start()
+    yield server
+    server.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
