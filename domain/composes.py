@@ -39,6 +39,9 @@ class ComposeRequested(DomainEvent, frozen=True, kw_only=True):
     org_id: str
     request: dict[str, Any]
     job_ids: list[str]
+    # The caller's Idempotency-Key: the backend sends its own compose id, and
+    # learns from this event which composer compose is its own.
+    idempotency_key: str | None = None
 
 
 class ComposeStatusChanged(DomainEvent, frozen=True, kw_only=True):
@@ -46,6 +49,8 @@ class ComposeStatusChanged(DomainEvent, frozen=True, kw_only=True):
 
     status: ComposeStatus
     error: JobError | None = None
+    # None in events recorded before it was carried.
+    upload_status: UploadStatus | None = None
 
 
 class ComposeCanceled(DomainEvent, frozen=True, kw_only=True):

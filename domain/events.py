@@ -2,6 +2,11 @@
 
 Each event class is registered by name, so the application layer can store an
 event as (type name, payload) and rebuild it when an aggregate is replayed.
+
+A family of events kept in another service's store (the backend's compose
+history) declares its own ``registry``: its names may repeat the composer's
+(both have a ``ComposeRequested``) without one shadowing the other. Within a
+family a name is taken once; a second class of that name is an error.
 """
 
 from __future__ import annotations
@@ -16,7 +21,13 @@ class DomainEvent(msgspec.Struct, frozen=True, kw_only=True):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        DomainEvent.registry[cls.__name__] = cls
+        if "registry" in cls.__dict__:
+            return  # the root of a family: its subclasses register with it
+        known = cls.registry.get(cls.__name__)
+        # The same class defined again (a module reloaded) is not a clash.
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise TypeError(f"two event classes are named {cls.__name__} in one family: {known.__module__}, {cls.__module__}")
+        cls.registry[cls.__name__] = cls
 
     @property
     def event_type(self) -> str:
@@ -29,10 +40,10 @@ class DomainEvent(msgspec.Struct, frozen=True, kw_only=True):
 E = TypeVar("E", bound=DomainEvent)
 
 
-def event_from(event_type: str, payload: dict[str, Any]) -> DomainEvent:
-    """Rebuild a stored event; unknown types are an error, never silently skipped."""
+def event_from(event_type: str, payload: dict[str, Any], family: type[DomainEvent] = DomainEvent) -> DomainEvent:
+    """Rebuild a stored event of ``family``; unknown types are an error, never silently skipped."""
     try:
-        cls = DomainEvent.registry[event_type]
+        cls = family.registry[event_type]
     except KeyError:
         raise ValueError(f"unknown event type {event_type!r}") from None
     return msgspec.convert(payload, cls)

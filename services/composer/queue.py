@@ -118,8 +118,9 @@ class JobQueue:
                 return known
             now = self.clock()
             requested = ComposeRequested(
-                compose_id=compose_id, org_id=org_id, request=request, job_ids=[job.job_id for job in planned]
-            )
+                compose_id=compose_id, org_id=org_id, request=request, job_ids=[job.job_id for job in planned],
+                idempotency_key=idempotency_key,
+            )  # fmt: skip
             status = derive_status([JobView(job_type=job.job_type, status=JobStatus.PENDING) for job in planned])
             await record_compose(
                 uow, compose_id, 0, requested, actor,

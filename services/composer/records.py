@@ -141,7 +141,7 @@ async def refresh_compose(uow: UnitOfWork, compose_id: str) -> None:
         if any(getattr(current, name) != value for name, value in progress.items()):
             await uow.connection.execute(composes.update().where(composes.c.compose_id == compose_id).values(**progress))
         return
-    changed = ComposeStatusChanged(status=derived.status, error=derived.error)
+    changed = ComposeStatusChanged(status=derived.status, error=derived.error, upload_status=derived.upload_status)
     await record_compose(uow, compose_id, current.version, changed, composer_actor("system"), status=derived.status.value, **progress)
 
 
