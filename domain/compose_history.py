@@ -77,7 +77,7 @@ class Compose:
     def __init__(self) -> None:
         self.compose_id = ""
         self.org_id = ""
-        self.request: dict[str, Any] = {}
+        self.compose_request: dict[str, Any] = {}
         self.submission = Submission.PENDING
         self.composer_id: str | None = None
         self.status = ComposeStatus.PENDING
@@ -136,7 +136,7 @@ class Compose:
     def apply(self, event: DomainEvent) -> None:
         match event:
             case ComposeRequested():
-                self.compose_id, self.org_id, self.request = event.compose_id, event.org_id, event.request
+                self.compose_id, self.org_id, self.compose_request = event.compose_id, event.org_id, event.request
             case ComposeSubmitted():
                 self.submission, self.composer_id = Submission.ACCEPTED, event.composer_id
             case ComposeRefused():

@@ -9,11 +9,11 @@ from alembic.migration import MigrationContext
 
 from events.engine import create_engine
 from events.migrations import SERVICES, downgrade_async, upgrade_async
-from events.schema import metadata as event_store_metadata
+from services.backend.tables import metadata as backend_metadata
 from services.composer.tables import metadata as composer_metadata
 
 # What each service's database must look like at head.
-EXPECTED_SCHEMA = {"composer": composer_metadata, "backend": event_store_metadata}
+EXPECTED_SCHEMA = {"composer": composer_metadata, "backend": backend_metadata}
 
 
 async def _tables(url: str) -> set[str]:

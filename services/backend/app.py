@@ -1,0 +1,157 @@
+"""The backend service: ``create_app`` wires one replica together.
+
+Nothing connects at import time. The lifespan opens image-builder-db, starts
+the submitter (hands recorded composes to the composer) and, given a
+transport, the consumer of the composer's events (keeps the history
+current); it stops both and closes everything on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ControllerRouterHandler
+
+from events.consumer import ConsumerRunner
+from events.engine import create_engine
+from events.store import EventStore
+from events.transport import Transport
+from services.backend.catalog_api import CatalogController
+from services.backend.compose_api import ComposeController
+from services.backend.composer_client import ComposerClient
+from services.backend.composer_events import CONSUMER_NAME, ComposerEvents
+from services.backend.composes import Composes
+from services.backend.errors import EXCEPTION_HANDLERS
+from services.backend.history import HistoryViews
+from services.backend.paths import PREFIX
+from services.backend.submitter import Composer, Submitter
+from services.identity.client import ServiceTokenSource
+from services.identity.guards import BearerAuth
+from services.identity.tokens import TokenValidator
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PATHS = ("/health", "/ready", f"{PREFIX}/openapi.json")
+
+
+class BackendConfig(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str
+    composer_url: str
+    # The backend's own OAuth2 client: composer composes it submitted are the backend's.
+    client_id: str
+    outbox_topic: str = "image-builder.events.v1"
+    composer_topic: str = "composer.events.v1"
+    consumer_group: str = "image-builder-backend"
+    submit_poll_interval: float = 30.0
+    submit_max_backoff: float = 30.0
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What the backend's handlers find at ``state.backend``."""
+
+    composes: Composes
+    history: HistoryViews
+
+
+@get("/health", sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready")
+async def ready(state: State) -> dict[str, str]:
+    try:
+        await state.backend.history.probe()
+    except Exception as error:  # noqa: BLE001 - any failure means "not ready"
+        raise HTTPException(status_code=503, detail=f"image-builder-db unavailable: {error}") from error
+    return {"status": "ready"}
+
+
+BACKEND_ROUTES: list[ControllerRouterHandler] = [CatalogController, ComposeController]
+
+
+@asynccontextmanager
+async def backend_state(
+    config: BackendConfig, store: EventStore, composer: Composer, transport: Transport | None
+) -> AsyncIterator[dict[str, Any]]:
+    """The backend's state for ``app.state``, with its submitter and consumer running until closed."""
+    composes = Composes(store)
+    submitter = Submitter(
+        store.engine, composes, composer, poll_interval=config.submit_poll_interval, max_backoff=config.submit_max_backoff
+    )
+    composes.on_requested = submitter.wake
+    consumer = None
+    if transport is None:
+        log.warning("no transport configured: the build history does not follow the composer's events")
+    else:
+        consumer = ConsumerRunner(
+            name=CONSUMER_NAME,
+            subscriber=transport.subscriber([config.composer_topic], config.consumer_group),
+            engine=store.engine,
+            handler=ComposerEvents(store, config.client_id),
+            dead_letters=transport.publisher(),
+        )
+    await submitter.start()
+    consuming = None
+    if consumer is not None:
+        consuming = asyncio.create_task(consumer.run())
+        consuming.add_done_callback(_report_stopped)
+    try:
+        yield {"backend": Backend(composes=composes, history=HistoryViews(store))}
+    finally:
+        await submitter.stop()
+        if consumer is not None and consuming is not None:
+            consumer.request_stop()
+            with contextlib.suppress(Exception):  # already reported by _report_stopped
+                await consuming
+
+
+def _report_stopped(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the consumer of the composer's events stopped; the history no longer follows", exc_info=task.exception())
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(title="image-builder", version="1", path=PREFIX, render_plugins=[])
+
+
+def create_app(
+    config: BackendConfig, validator: TokenValidator, tokens: ServiceTokenSource, transport: Transport | None = None
+) -> Litestar:
+    """``tokens`` gets the backend's client-credentials tokens for calling the composer;
+    ``transport`` delivers ``composer.events.v1`` (Kafka, or in-process when embedded)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = create_engine(config.database_url)
+        composer = ComposerClient(config.composer_url, tokens)
+        try:
+            store = EventStore(engine, outbox_topic=config.outbox_topic)
+            async with backend_state(config, store, composer, transport) as state:
+                app.state.update(state)
+                yield
+        finally:
+            await composer.close()
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[*BACKEND_ROUTES, health, ready],
+        lifespan=[lifespan],
+        middleware=[BearerAuth(validator, exclude=PUBLIC_PATHS)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        # The process configures logging (services/logs.py); Litestar must not replace it.
+        logging_config=None,
+        openapi_config=openapi_config(),
+    )

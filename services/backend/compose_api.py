@@ -1,0 +1,129 @@
+"""Composes and the build history: ``POST /compose``, ``GET /composes`` and one compose.
+
+Paths and fields follow the public Image Builder API where they overlap.
+Controllers parse, call one function and shape the answer; every read and
+write is scoped to the caller's org, so another org's compose is a 404.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, Parameter
+
+from domain.composes import ComposeStatus
+from domain.validation import validate_compose_request
+from events.envelope import Actor, EventEnvelope
+from services.backend.history import HistoryEntry, HistoryFilter
+from services.backend.paths import PREFIX
+from services.identity.guards import require_roles
+from services.identity.principal import Principal
+
+MAX_BODY = 4 * 1024 * 1024
+PAGE_LIMIT = 100
+
+
+class ComposeController(Controller):
+    path = PREFIX
+    guards = [require_roles("user", "admin")]
+    tags = ["composes"]
+
+    @post("/compose", status_code=201, request_max_body_size=MAX_BODY)
+    async def create(self, request: Request[Principal, str, State], state: State) -> dict[str, str]:
+        """Validate the whole request, record it; it is handed to the composer in the background."""
+        compose = validate_compose_request(await request.body())
+        principal = request.user
+        compose_id = await state.backend.composes.request(principal.org_id, msgspec.to_builtins(compose), _actor(principal))
+        return {"id": compose_id}
+
+    @get("/composes")
+    async def history(
+        self, request: Request[Principal, str, State], state: State,
+        limit: int = Parameter(default=PAGE_LIMIT, ge=1, le=PAGE_LIMIT),
+        cursor: str | None = Parameter(default=None, description="next_cursor of the page before"),
+        status: FromQuery[ComposeStatus | None] = None,
+        distribution: FromQuery[str | None] = None,
+        image_type: FromQuery[str | None] = None,
+        image_name: str | None = Parameter(default=None, description="part of the image name, any case"),
+        created_after: FromQuery[datetime | None] = None,
+        created_before: FromQuery[datetime | None] = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The caller's composes, newest first, a page at a time (keyset: follow ``links.next``)."""
+        where = HistoryFilter(
+            status=status, distribution=distribution, image_type=image_type, image_name=image_name,
+            created_after=created_after, created_before=created_before,
+        )  # fmt: skip
+        page = await state.backend.history.page(request.user.org_id, where, limit, cursor)
+        query = {key: value for key, value in request.query_params.items() if key != "cursor"}
+        links = {"first": _link(query)}
+        if page.next_cursor is not None:
+            links["next"] = _link({**query, "cursor": page.next_cursor})
+        return {
+            "meta": {"count": len(page.entries), "next_cursor": page.next_cursor},
+            "links": links,
+            "data": [_history_item(entry) for entry in page.entries],
+        }
+
+    @get("/composes/{compose_id:str}")
+    async def status(self, compose_id: FromPath[str], request: Request[Principal, str, State], state: State) -> dict[str, Any]:
+        entry = await state.backend.history.compose(request.user.org_id, compose_id)
+        return {**_history_item(entry), "image_status": _image_status(entry)}
+
+    @get("/composes/{compose_id:str}/events")
+    async def events(self, compose_id: FromPath[str], request: Request[Principal, str, State], state: State) -> dict[str, Any]:
+        """The compose's own timeline, as recorded in the backend's event store."""
+        timeline = await state.backend.history.timeline(request.user.org_id, compose_id)
+        return {"data": [_event_item(event) for event in timeline]}
+
+    @delete("/composes/{compose_id:str}", status_code=200)
+    async def remove(self, compose_id: FromPath[str], request: Request[Principal, str, State], state: State) -> dict[str, str]:
+        """Take the compose out of the history; its events remain."""
+        principal = request.user
+        await state.backend.composes.delete(principal.org_id, compose_id, _actor(principal))
+        return {"id": compose_id}
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(subject=principal.subject, org_id=principal.org_id, client=principal.client_id)
+
+
+def _link(query: dict[str, str]) -> str:
+    return f"{PREFIX}/composes" + (f"?{urlencode(query)}" if query else "")
+
+
+def _history_item(entry: HistoryEntry) -> dict[str, Any]:
+    return {
+        "id": entry.compose_id,
+        "created_at": entry.created_at.isoformat(),
+        "image_name": entry.image_name,
+        "status": entry.status.value,
+        "request": entry.request,
+    }
+
+
+def _image_status(entry: HistoryEntry) -> dict[str, Any]:
+    images = entry.request.get("image_requests") or [{}]
+    targets = images[0].get("upload_targets") or [{"type": "local"}]
+    return {
+        "status": entry.status.value,
+        "upload_status": {"type": targets[0]["type"], "status": entry.upload_status.value, "options": {}},
+        "error": None if entry.error is None else msgspec.to_builtins(entry.error),
+    }
+
+
+def _event_item(event: EventEnvelope) -> dict[str, Any]:
+    return {
+        "event_id": str(event.event_id),
+        "type": event.event_type,
+        "version": event.stream_version,
+        "position": event.position,
+        "occurred_at": event.occurred_at.isoformat(),
+        "actor": {"subject": event.actor.subject, "client": event.actor.client},
+        "causation_id": event.causation_id,
+        "payload": event.payload,
+    }

@@ -1,0 +1,58 @@
+"""One place where the backend's errors become HTTP errors.
+
+The body has the composer's shape: ``{"errors": [{"id", "reason", "details"}]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
+
+from domain.compose_history import ComposeRuleBroken
+from domain.field_errors import ValidationFailed
+from services.backend.catalog_api import UnknownDistribution
+from services.backend.history import BadCursor
+from services.backend.records import ComposeNotFound
+from services.identity.guards import IDENTITY_EXCEPTION_HANDLERS, error_response
+
+
+def _validation_failed(_: Request[Any, Any, Any], failed: ValidationFailed) -> Response:
+    errors = [
+        {"id": "400", "reason": f"{error.field or 'body'}: {error.reason}", "details": {"field": error.field}}
+        for error in failed.errors
+    ]
+    return Response({"errors": errors}, status_code=400)
+
+
+def _not_found(_: Request[Any, Any, Any], error: ComposeNotFound) -> Response:
+    return error_response(404, str(error), {"compose_id": error.compose_id})
+
+
+def _unknown_distribution(_: Request[Any, Any, Any], error: UnknownDistribution) -> Response:
+    return error_response(404, str(error), {"distribution": error.distribution})
+
+
+def _bad_cursor(_: Request[Any, Any, Any], error: BadCursor) -> Response:
+    return error_response(400, str(error), {"field": "cursor"})
+
+
+def _conflict(_: Request[Any, Any, Any], error: ComposeRuleBroken) -> Response:
+    return error_response(409, str(error))
+
+
+def _http(_: Request[Any, Any, Any], error: HTTPException) -> Response:
+    return error_response(error.status_code, str(error.detail), error.extra or None)
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    **IDENTITY_EXCEPTION_HANDLERS,
+    ValidationFailed: _validation_failed,
+    ComposeNotFound: _not_found,
+    UnknownDistribution: _unknown_distribution,
+    BadCursor: _bad_cursor,
+    ComposeRuleBroken: _conflict,
+    HTTPException: _http,
+}

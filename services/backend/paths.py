@@ -1,0 +1,3 @@
+"""Where the backend's API lives."""
+
+PREFIX = "/api/image-builder/v1"
