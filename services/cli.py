@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from events.migrations import SERVICES, upgrade
 from services.logs import configure_logging
-from services.settings import load_settings
+from services.settings import Settings, load_settings
 from services.stores import open_store
 
 
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     relay.set_defaults(run=_relay)
 
     serve = commands.add_parser("serve", help="run one service (distributed mode)")
-    serve.add_argument("service", choices=("composer",))
+    serve.add_argument("service", choices=("composer", "backend"))
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.set_defaults(run=_serve)
@@ -100,9 +100,12 @@ def _relay(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    settings = load_settings(host=args.host, port=args.port)
+    if args.service == "backend":
+        return _serve_backend(settings)
     from services.composer.app import create_app
     from services.composer.config import composer_config, token_validator
-    settings = load_settings(host=args.host, port=args.port)
+
     if not settings.oidc_issuer:
         print(
             "image-builder serve composer checks bearer tokens: set IMAGE_BUILDER_OIDC_ISSUER to the "
@@ -112,6 +115,30 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging()
     app = create_app(composer_config(settings), token_validator(settings))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+def _serve_backend(settings: Settings) -> int:
+    import uvicorn
+
+    from events.kafka import KafkaTransport
+    from services.backend.app import create_app
+    from services.backend.config import backend_config, backend_tokens, missing_settings
+    from services.composer.config import token_validator
+
+    if missing := missing_settings(settings):
+        print(
+            f"image-builder serve backend needs {', '.join(missing)}: the token issuer, the composer's URL, "
+            "the backend's OAuth2 client (role service, listed in the composer's "
+            "IMAGE_BUILDER_COMPOSER_TRUSTED_CLIENTS) and Kafka, where it follows the composer's events",
+            file=sys.stderr,
+        )
+        return 2
+    assert settings.kafka_bootstrap is not None
+    configure_logging()
+    transport = KafkaTransport(settings.kafka_bootstrap, client_id="image-builder-backend")
+    app = create_app(backend_config(settings), token_validator(settings), backend_tokens(settings), transport)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
     return 0
 

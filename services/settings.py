@@ -35,6 +35,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     composer_lease_seconds: float = 60.0
     composer_max_attempts: int = 3
     artifact_dir: Path | None = None
+    # The backend calls the composer as this OAuth2 client (role service, trusted by the composer).
+    backend_composer_url: str | None = None
+    backend_client_id: str | None = None
+    backend_client_secret: str | None = None
+    backend_token_url: str | None = None
     worker_client_id: str | None = None
     worker_client_secret: str | None = None
     worker_cache_dir: Path = Path(".cache/worker")
@@ -91,6 +96,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         composer_lease_seconds=float(env.get("IMAGE_BUILDER_COMPOSER_LEASE_SECONDS", "60")),
         composer_max_attempts=int(env.get("IMAGE_BUILDER_COMPOSER_MAX_ATTEMPTS", "3")),
         artifact_dir=Path(env.get("IMAGE_BUILDER_ARTIFACT_DIR") or data_dir / "artifacts"),
+        backend_composer_url=env.get("IMAGE_BUILDER_BACKEND_COMPOSER_URL") or None,
+        backend_client_id=env.get("IMAGE_BUILDER_BACKEND_CLIENT_ID") or None,
+        backend_client_secret=env.get("IMAGE_BUILDER_BACKEND_CLIENT_SECRET") or None,
+        backend_token_url=env.get("IMAGE_BUILDER_BACKEND_TOKEN_URL") or None,
         worker_client_id=env.get("IMAGE_BUILDER_WORKER_CLIENT_ID") or None,
         worker_client_secret=env.get("IMAGE_BUILDER_WORKER_CLIENT_SECRET") or None,
         worker_cache_dir=Path(env.get("IMAGE_BUILDER_WORKER_CACHE_DIR") or data_dir / "worker-cache"),
