@@ -191,6 +191,7 @@ def _up(args: argparse.Namespace) -> int:
         f"  sign in as:        {secrets.username} / {secrets.password}\n"
         f"  service account:   client id {secrets.client_id}, secret {secrets.client_secret}\n"
         f"  token endpoint:    {url}/oidc/token  (client credentials)\n"
+        f"  image-builder API: {url}/api/image-builder/v1\n"
         f"  compose API:       {url}/api/image-builder-composer/v2\n"
         f"  status:            {url}/status",
         flush=True,

@@ -1,10 +1,12 @@
 """The embedded mode: the whole system in one process on SQLite stores.
 
 ``image-builder up`` serves, on one port: the built-in OpenID Connect issuer
-(``/oidc``), the composer's compose and worker APIs, and health, readiness
-and a status summary; it runs one worker that builds the images, and relays
-both services' outboxes to the in-process broker. The backend and frontend
-join here as they are built.
+(``/oidc``), the backend's image-builder API, the composer's compose and
+worker APIs, and health, readiness and a status summary; it runs one worker
+that builds the images, relays both services' outboxes to the in-process
+broker, and the backend follows the composer's events from there. The backend
+reaches the composer over HTTP with its own client of the built-in issuer,
+exactly as when distributed. The frontend joins here when it is built.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import msgspec
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
@@ -23,13 +25,19 @@ from events.inprocess import InProcessBroker
 from events.migrations import SERVICES, upgrade_async
 from events.relay import OutboxRelay
 from events.verify import ChainReport
+from services.backend.app import BACKEND_ROUTES, BackendConfig, backend_state
+from services.backend.app import PUBLIC_PATHS as BACKEND_PUBLIC_PATHS
+from services.backend.composer_client import ComposerClient
+from services.backend.errors import EXCEPTION_HANDLERS as BACKEND_EXCEPTION_HANDLERS
+from services.backend.paths import PREFIX as BACKEND_PREFIX
 from services.composer.app import COMPOSER_ROUTES, PUBLIC_PATHS, composer_state, metrics, openapi_config
 from services.composer.config import composer_config
 from services.composer.errors import EXCEPTION_HANDLERS
-from services.embedded_identity import EmbeddedIdentity
+from services.embedded_identity import AUDIENCE, EmbeddedIdentity
+from services.identity.client import ServiceTokenSource
 from services.identity.guards import BearerAuth
 from services.identity.issuer import mount_issuer
-from services.settings import Settings
+from services.settings import SERVICE_TOPICS, Settings
 from workers.main import AwsConfig, create_worker
 from services.stores import open_store
 
@@ -76,6 +84,20 @@ async def status(state: State) -> list[StoreStatus]:
     return found
 
 
+@get(f"{BACKEND_PREFIX}/openapi.json", sync_to_thread=False, include_in_schema=False)
+def backend_openapi(request: Request) -> dict[str, object]:
+    """One process, one document: it describes the backend's and the composer's APIs."""
+    return request.app.openapi_schema.to_schema()
+
+
+def _backend_config(settings: Settings, identity: EmbeddedIdentity) -> BackendConfig:
+    return BackendConfig(
+        database_url=settings.backend_database_url, composer_url=f"http://{settings.host}:{settings.port}",
+        client_id=identity.secrets.backend_client_id, outbox_topic=SERVICE_TOPICS["backend"],
+        composer_topic=SERVICE_TOPICS["composer"],
+    )  # fmt: skip
+
+
 def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
     @asynccontextmanager
     async def services(app: Litestar) -> AsyncIterator[None]:
@@ -86,8 +108,21 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
                 await upgrade_async(settings.database_url(service), service)
                 store = await stack.enter_async_context(open_store(settings, service))
                 relays[service] = OutboxRelay(store, broker.publisher(), poll_interval=settings.relay_poll_interval)
-            composer = await stack.enter_async_context(
-                composer_state(composer_config(settings), relays["composer"].store)
+            configured = composer_config(settings)
+            trusted = configured.trusted_clients | {identity.secrets.backend_client_id}
+            composer_settings = msgspec.structs.replace(configured, trusted_clients=trusted)
+            composer = await stack.enter_async_context(composer_state(composer_settings, relays["composer"].store))
+            assert identity.secrets.backend_client_secret is not None
+            tokens = ServiceTokenSource(
+                f"{identity.config.issuer}/token", identity.secrets.backend_client_id,
+                identity.secrets.backend_client_secret, audience=AUDIENCE,
+            )  # fmt: skip
+            # Like the worker, the backend calls the composer over HTTP and retries until the server listens.
+            config = _backend_config(settings, identity)
+            composer_client = ComposerClient(config.composer_url, tokens)
+            stack.push_async_callback(composer_client.close)
+            backend = await stack.enter_async_context(
+                backend_state(config, relays["backend"].store, composer_client, broker)
             )
             worker = create_worker(
                 f"http://{settings.host}:{settings.port}", f"{identity.config.issuer}/token",
@@ -100,7 +135,7 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
             running = [asyncio.create_task(relay.run()) for relay in relays.values()]
             # The worker reaches the composer over HTTP like any other; it retries until the server listens.
             working = asyncio.create_task(worker.run())
-            app.state.update(broker=broker, relays=relays, **composer)
+            app.state.update(broker=broker, relays=relays, **composer, **backend)
             try:
                 yield
             finally:
@@ -113,11 +148,11 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            health, ready, status, metrics, *COMPOSER_ROUTES,
+            health, ready, status, metrics, *COMPOSER_ROUTES, *BACKEND_ROUTES, backend_openapi,
             mount_issuer(identity.config, signing_keys=identity.keys),
         ],  # fmt: skip
         lifespan=[services],
-        middleware=[BearerAuth(identity.validator(), exclude=(*PUBLIC_PATHS, "/status"))],
-        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[BearerAuth(identity.validator(), exclude=(*PUBLIC_PATHS, *BACKEND_PUBLIC_PATHS, "/status"))],
+        exception_handlers={**EXCEPTION_HANDLERS, **BACKEND_EXCEPTION_HANDLERS},
         openapi_config=openapi_config(),
     )

@@ -1,9 +1,11 @@
 """The embedded mode's identity: the built-in issuer's accounts, made once.
 
-On the first start a first-login user, a service account for scripts and a
-client for the embedded worker are created; their plaintext secrets are kept
-in a private file (0600) in the data directory so every start can print them,
-while the issuer itself stores only hashes.
+On the first start a first-login user, a service account for scripts, a
+client for the embedded worker and one for the backend (calling the
+composer) are created; their plaintext secrets are kept in a private file
+(0600) in the data directory so every start can print them, while the issuer
+itself stores only hashes. A data directory from before the backend existed
+gets the backend's client on its next start.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from services.identity.tokens import TokenValidator
 
 AUDIENCE = "image-builder"
 WORKER_CLIENT = "embedded-worker"
+BACKEND_CLIENT = "embedded-backend"
 ORG = "local"
 
 
@@ -31,6 +34,8 @@ class EmbeddedSecrets(msgspec.Struct, frozen=True, kw_only=True):
     client_secret: str
     worker_client_id: str
     worker_client_secret: str
+    backend_client_id: str = BACKEND_CLIENT
+    backend_client_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,22 @@ def embedded_identity(data_dir: Path, issuer_url: str) -> EmbeddedIdentity:
             username=first.username, password=first.password, client_id=first.client_id,
             client_secret=first.client_secret, worker_client_id=WORKER_CLIENT, worker_client_secret=worker_secret,
         )  # fmt: skip
+    if secrets.backend_client_secret is None:
+        config, secrets = _with_backend_client(config, secrets)
         data_dir.mkdir(parents=True, exist_ok=True)
         write_private_file(secrets_file, msgspec.json.encode(secrets))
         config.save(config_file)
     return EmbeddedIdentity(config=config, secrets=secrets, keys=SigningKeys(config.key_file))
+
+
+def _with_backend_client(config: IssuerConfig, secrets: EmbeddedSecrets) -> tuple[IssuerConfig, EmbeddedSecrets]:
+    """The backend's client (the composer trusts it to act for an org), and the scripts'
+    account made a user of the org, so scripts can use the image-builder API."""
+    backend, backend_secret = new_client(BACKEND_CLIENT, ORG, ("service",))
+    clients = tuple(
+        msgspec.structs.replace(c, roles=tuple(dict.fromkeys((*c.roles, "user")))) if c.client_id == secrets.client_id else c
+        for c in config.clients
+        if c.client_id != BACKEND_CLIENT
+    )
+    config = msgspec.structs.replace(config, clients=(*clients, backend))
+    return config, msgspec.structs.replace(secrets, backend_client_id=BACKEND_CLIENT, backend_client_secret=backend_secret)

@@ -9,8 +9,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,7 @@ def start_up(port: int, data_dir: Path) -> tuple[str, subprocess.Popen[str], lis
             pytest.fail(f"image-builder up did not become ready:\n{process.communicate()[0]}")
         time.sleep(0.2)
     assert process.stdout is not None
-    banner = [process.stdout.readline() for _ in range(6)]
+    banner = [process.stdout.readline() for _ in range(7)]
     return base, process, banner
 
 
@@ -173,3 +174,36 @@ def test_up_prints_accounts_that_work_and_keeps_them_and_the_history_across_rest
         assert status == 200 and [item["id"] for item in listed["items"]] == [body["id"]]
     finally:
         stop(process)
+
+
+def test_up_serves_the_image_builder_api_whose_history_follows_the_composer(tmp_path: Path) -> None:
+    base, process, banner = start_up(free_port(), tmp_path / "data")
+    try:
+        token = _token(base, *_service_account(banner))
+        api = "/api/image-builder/v1"
+        request = {"distribution": "debian-12", "image_requests": [{"architecture": "x86_64", "image_type": "tar"}]}
+        created, body = _call(base, f"{api}/compose", token, request)
+        assert created == 201, body
+        compose_id = body["id"]
+        timeline = _wait(base, f"{api}/composes/{compose_id}/events", token, lambda found: len(found["data"]) >= 2)
+        assert [event["type"] for event in timeline["data"][:2]] == ["ComposeRequested", "ComposeSubmitted"]
+        composer_id = timeline["data"][1]["payload"]["composer_id"]
+
+        # The embedded worker starts on it; canceling on the composer ends it in the backend's history too.
+        canceled, _ = _call(base, f"/api/image-builder-composer/v2/composes/{composer_id}/cancel", token, {})
+        assert canceled == 200
+        final = _wait(base, f"{api}/composes/{compose_id}", token, lambda found: found["status"] == "failure")
+        assert final["image_status"]["error"]["reason"] == "canceled"
+        assert _get(f"{base}{api}/openapi.json")[0] == 200
+    finally:
+        stop(process)
+
+
+def _wait(base: str, path: str, token: str, done: Callable[[Any], bool], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, found = _call(base, path, token)
+        if status == 200 and done(found):
+            return found
+        assert time.monotonic() < deadline, f"{path} never got there: {status} {found}"
+        time.sleep(0.2)
