@@ -88,7 +88,8 @@ async def _fetch(
 ) -> Path:  # fmt: skip
     name = artifact["name"]
     reporter.log(f"fetching {name} ({artifact['size']} bytes) from the composer")
-    for attempt in range(1, FETCH_ATTEMPTS + 1):
+    attempt = 1
+    while True:
         try:
             return await client.download(job.token, name, artifact["sha256"], work_dir)
         except ComposerUnreachable as error:
@@ -96,6 +97,7 @@ async def _fetch(
                 raise JobFailure(f"cannot fetch {name} from the composer: {error}") from error
             reporter.log(f"fetching {name} failed, trying again: {error}")
             await asyncio.sleep(2**attempt)
+            attempt += 1
         except ArtifactCorrupt as error:
             raise JobFailure(f"the image fetched from the composer is corrupt: {error}") from error
         except Refused as error:
@@ -103,7 +105,6 @@ async def _fetch(
         except StaleJob as error:
             cancel.set()  # the job is no longer ours: stop like a canceled one
             raise asyncio.CancelledError from error
-    raise AssertionError("unreachable")
 
 
 def _progress_log(reporter: Reporter, what: str, total: int) -> Any:
