@@ -142,6 +142,36 @@ class OutboxRelay:
             if len(batch) < self.batch_size:
                 return total
 
+    async def republish_retained(self) -> int:
+        """Publish again every published row the outbox still keeps (within the retention), in order.
+
+        For a broker that forgets on restart (the embedded mode's in-process
+        one): an event published just before the process stopped may not have
+        reached its consumers; sent again, their inboxes drop what they had.
+        """
+        total = 0
+        after: int | None = None
+        while True:
+            query = (
+                sa.select(outbox.c.topic, events)
+                .join_from(outbox, events, outbox.c.event_id == events.c.event_id)
+                .where(outbox.c.published_at.is_not(None))
+                .order_by(events.c.position)
+                .limit(self.batch_size)
+            )
+            if after is not None:
+                query = query.where(events.c.position > after)
+            async with reading(self.store.engine) as conn:
+                rows = (await conn.execute(query)).mappings().all()
+            if rows:
+                await self.publisher.publish(
+                    [envelope_message(row["topic"], envelope_from_row(row, self.store.upcasters)) for row in rows]
+                )
+                total += len(rows)
+                after = rows[-1]["position"]
+            if len(rows) < self.batch_size:
+                return total
+
     async def clean_up(self) -> int:
         """Delete rows published longer ago than the retention, in bounded batches."""
         cutoff = datetime.now(UTC) - self.retention

@@ -132,6 +132,10 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
                 # Short polls: the server waits for open requests when it shuts down.
                 poll_timeout=3.0,
             )  # fmt: skip
+            # The in-process broker starts empty: what was published before a
+            # stop but not yet consumed goes out again (inboxes drop the rest).
+            for relay in relays.values():
+                await relay.republish_retained()
             running = [asyncio.create_task(relay.run()) for relay in relays.values()]
             # The worker reaches the composer over HTTP like any other; it retries until the server listens.
             working = asyncio.create_task(worker.run())

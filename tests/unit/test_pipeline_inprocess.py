@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from events.inprocess import InProcessBroker
+from events.transport import Transport
 from tests.contracts.pipeline import PipelineContract
 
 
@@ -26,4 +27,5 @@ def transport() -> InProcessBroker:
 
 
 class TestPipelineOnSQLiteInProcess(PipelineContract):
-    pass
+    def after_restart(self, transport: Transport) -> Transport:
+        return InProcessBroker()
