@@ -1,83 +1,35 @@
 """Real builds from the Debian mirror: a customized tar, its reproducibility, and a booting qcow2.
 
-The module shares one cache dir, so each package is downloaded once; set
-IMAGE_BUILDER_TEST_CACHE to keep it between runs.
+Every build shares the session's package cache (conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from workers.build import BuildResult, DepsolveFailed, build_image, depsolve_request
+from tests.integration.building import (
+    KEY,
+    assert_customized,
+    build,
+    customized_request,
+    members,
+)
+from workers.build import BuildResult, DepsolveFailed, depsolve_request
 
 pytestmark = pytest.mark.integration
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGv1Tj1K2X0DqTQ3S3l9rJ5O7n0b4xD7PZ3cJw9b2xYz alice@example"
-# A fixed crypt hash: a plain password gets a random salt, which no build can reproduce.
-HASH = "$6$abcdefgh$" + "A" * 86
 OVMF_CODE = ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd")
 BOOT_DEADLINE = 300.0
 
 
 def tar_request(**extra: Any) -> dict[str, Any]:
-    return {
-        "distribution": "debian-12",
-        "image": {"architecture": "x86_64", "image_type": "tar"},
-        "customizations": {
-            "packages": ["openssh-server", "curl"],
-            "hostname": "tarhost",
-            "users": [
-                {
-                    "name": "alice",
-                    "groups": ["sudo", "wheel"],
-                    "key": KEY,
-                    "password": HASH,
-                }
-            ],
-            "files": [
-                {
-                    "path": "/etc/app.conf",
-                    "data": "secret=1\n",
-                    "mode": "0640",
-                    "group": "alice",
-                }
-            ],
-            "services": {"enabled": ["ssh"]},
-            **extra,
-        },
-    }
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    kept = os.environ.get("IMAGE_BUILDER_TEST_CACHE")
-    yield Path(kept) if kept else tmp_path_factory.mktemp("build-cache")
-
-
-async def build(
-    request: dict[str, Any], cache_dir: Path, work_dir: Path
-) -> tuple[BuildResult, list[tuple]]:
-    stages: list[tuple] = []
-    packages = await depsolve_request(request, cache_dir)
-    result = await build_image(
-        request,
-        packages,
-        work_dir,
-        cache_dir,
-        lambda *a: stages.append(a),
-        lambda line: None,
-        asyncio.Event(),
-    )
-    return result, stages
+    return customized_request("tar", "tarhost", **extra)
 
 
 @pytest.fixture(scope="module")
@@ -88,40 +40,11 @@ def first_tar(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Buil
     return result
 
 
-def members(path: str) -> dict[str, tuple[tarfile.TarInfo, bytes]]:
-    with tarfile.open(path) as archive:
-        return {
-            m.name: (m, archive.extractfile(m).read() if m.isfile() else b"")
-            for m in archive
-        }  # type: ignore[union-attr]
-
-
 def test_a_tar_holds_the_requested_user_key_file_and_service(
     first_tar: BuildResult,
 ) -> None:
     [artifact] = first_tar.artifacts
-    tree = members(artifact.path)
-    passwd = tree["./etc/passwd"][1].decode()
-    alice = next(
-        line.split(":") for line in passwd.splitlines() if line.startswith("alice:")
-    )
-    keys_info, keys = tree["./home/alice/.ssh/authorized_keys"]
-    assert keys.decode().strip() == KEY
-    assert (keys_info.mode, keys_info.uid, keys_info.gid) == (
-        0o600,
-        int(alice[2]),
-        int(alice[3]),
-    )
-    groups = tree["./etc/group"][1].decode()
-    assert any(
-        line.startswith("sudo:") and "alice" in line for line in groups.splitlines()
-    )
-    conf, data = tree["./etc/app.conf"]
-    assert (conf.mode, data) == (0o640, b"secret=1\n")
-    assert tree["./etc/systemd/system/multi-user.target.wants/ssh.service"][0].issym()
-    assert tree["./etc/hostname"][1] == b"tarhost\n"
-    assert tree["./etc/machine-id"][1] == b""
-    assert not any(name.startswith("./etc/ssh/ssh_host_") for name in tree)
+    assert_customized(members(artifact.path), "tarhost", "./")
 
 
 def test_a_tar_reports_packages_sbom_manifest_and_checksums(
