@@ -41,7 +41,7 @@ RAW_DISK = "disk.raw"
 DISK_FORMATS: Mapping[str, str | None] = {
     "guest-image": "qcow2", "aws": None, "azure": "vhd", "vsphere": "vmdk", "gcp": "gce-tar",
 }  # fmt: skip
-# GCE sizes disks in whole GiB; Azure's whole MiB every layout already is.
+# GCE disks come in whole GiB. (Azure's whole MiB needs nothing: every layout is whole MiB.)
 SIZE_MULTIPLE_MIB: Mapping[str, int] = {"gcp": 1024}
 # Where cloud-init finds its metadata on each platform (None: the no-metadata fallback).
 DATASOURCES: Mapping[str, tuple[str, ...]] = {
@@ -68,7 +68,7 @@ def parse_request(
     image = msgspec.convert(request["image"], ImageRequest)
     if image.image_type not in SUPPORTED:
         raise UnsupportedImage(
-            f"image type {image.image_type!r} cannot be built yet; supported: {SUPPORTED}"
+            f"unknown image type {image.image_type!r}; supported: {', '.join(SUPPORTED)}"
         )
     customizations = msgspec.convert(
         request.get("customizations") or {}, Customizations
