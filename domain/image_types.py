@@ -94,9 +94,10 @@ IMAGE_TYPES: Mapping[str, ImageType] = MappingProxyType(
             ImageType(name="oci", filename="image.oci.tar", mime_type="application/x-tar", bootable=False, packages=()),
             ImageType(name="container", filename="container.tar", mime_type="application/x-tar", bootable=False,
                       packages=()),
-            # A WSL distribution is a gzipped root tarball; WSL brings its own kernel.
+            # A WSL distribution is a gzipped root tarball; WSL brings its own kernel
+            # and starts systemd when /etc/wsl.conf asks for it (wsl-conf stage).
             ImageType(name="wsl", filename="image.wsl", mime_type="application/gzip", bootable=False,
-                      packages=("sudo", "locales", "ca-certificates")),
+                      packages=("systemd-sysv", "sudo", "locales", "ca-certificates")),
             ImageType(name="tar", filename="root.tar", mime_type="application/x-tar", bootable=False, packages=()),
         )
     }
