@@ -1,4 +1,4 @@
-"""Real builds of image types beyond tar and guest-image: an OCI archive and an AWS raw disk.
+"""Real builds beyond debian-12 tar and guest-image: an OCI archive, an AWS raw disk, a debian-13 tar.
 
 The other disk types share the raw disk the aws build checks here (and the
 guest-image boot test boots); their conversions are tested on a tiny disk in
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.building import assert_customized, build, customized_request
+from tests.integration.building import assert_customized, build, customized_request, members
 from tests.oci_layout import read_image
 from workers.build import BuildResult
 from workers.build.stages import cloud_init, disk
@@ -96,3 +96,15 @@ def test_an_aws_image_is_a_raw_gpt_disk_with_cloud_init_for_ec2(
     )  # fmt: skip
     assert "datasource_list: [ Ec2, None ]\n" in shown.stdout
     assert "preserve_hostname: true\n" in shown.stdout
+
+
+def test_a_debian_13_tar_is_trixie_with_the_requested_customizations(cache_dir: Path, tmp_path: Path) -> None:
+    request = {**customized_request("tar", "trixiehost"), "distribution": "debian-13"}
+
+    result, _ = asyncio.run(build(request, cache_dir, tmp_path))
+
+    [artifact] = result.artifacts
+    tree = members(artifact.path)
+    assert_customized(tree, "trixiehost", "./")
+    assert b"VERSION_CODENAME=trixie" in tree["./usr/lib/os-release"][1]
+    assert any(p.name == "base-files" and p.version.startswith("13") for p in result.packages)
