@@ -6,7 +6,7 @@ accepted it (or refused it), each status the composer reported, and its
 deletion. Statuses arrive as the composer's events; they are recorded here,
 never fetched by asking the composer.
 
-    created = Compose.request(compose_id, org_id, request)     # ComposeRequested
+    created = Compose.request(compose_id, org_id, request[, blueprint])  # ComposeRequested
     compose.accept(composer_id)        # ComposeSubmitted, or None if already known
     compose.record_status(...)         # ComposeStatusRecorded
     compose.delete()                   # ComposeDeleted
@@ -36,6 +36,9 @@ class ComposeRequested(HistoryEvent, frozen=True, kw_only=True):
     compose_id: str
     org_id: str
     request: dict[str, Any]
+    # Set when the compose was made from a blueprint (POST /blueprints/{id}/compose).
+    blueprint_id: str | None = None
+    blueprint_version: int | None = None
 
 
 class ComposeSubmitted(HistoryEvent, frozen=True, kw_only=True):
@@ -78,6 +81,8 @@ class Compose:
         self.compose_id = ""
         self.org_id = ""
         self.compose_request: dict[str, Any] = {}
+        self.blueprint_id: str | None = None
+        self.blueprint_version: int | None = None
         self.submission = Submission.PENDING
         self.composer_id: str | None = None
         self.status = ComposeStatus.PENDING
@@ -94,10 +99,17 @@ class Compose:
         return compose
 
     @staticmethod
-    def request(compose_id: str, org_id: str, request: dict[str, Any]) -> ComposeRequested:
+    def request(
+        compose_id: str, org_id: str, request: dict[str, Any], blueprint: tuple[str, int] | None = None
+    ) -> ComposeRequested:
+        """``blueprint``: the (id, version) of the blueprint it was made from, if any."""
         if not request.get("image_requests"):
             raise ComposeRuleBroken("a compose needs at least one image request")
-        return ComposeRequested(compose_id=compose_id, org_id=org_id, request=request)
+        blueprint_id, blueprint_version = blueprint or (None, None)
+        return ComposeRequested(
+            compose_id=compose_id, org_id=org_id, request=request,
+            blueprint_id=blueprint_id, blueprint_version=blueprint_version,
+        )  # fmt: skip
 
     def accept(self, composer_id: str) -> ComposeSubmitted | None:
         """The composer took it as ``composer_id``; None when that is known already.
@@ -137,6 +149,7 @@ class Compose:
         match event:
             case ComposeRequested():
                 self.compose_id, self.org_id, self.compose_request = event.compose_id, event.org_id, event.request
+                self.blueprint_id, self.blueprint_version = event.blueprint_id, event.blueprint_version
             case ComposeSubmitted():
                 self.submission, self.composer_id = Submission.ACCEPTED, event.composer_id
             case ComposeRefused():

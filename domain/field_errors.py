@@ -20,8 +20,8 @@ class FieldError(msgspec.Struct, frozen=True):
 class ValidationFailed(ValueError):
     """A request was refused; `errors` lists every problem found, not just the first."""
 
-    def __init__(self, errors: list[FieldError]) -> None:
+    def __init__(self, errors: list[FieldError], what: str = "compose request") -> None:
         self.errors = errors
         summary = "; ".join(f"{e.field or '(request)'}: {e.reason}" for e in errors[:5])
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        super().__init__(f"invalid compose request: {summary}{more}")
+        super().__init__(f"invalid {what}: {summary}{more}")

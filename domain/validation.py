@@ -51,7 +51,7 @@ from domain.upload_targets import (
     LocalUploadTarget,
 )
 
-__all__ = ["FieldError", "ValidationFailed", "validate_compose_request"]
+__all__ = ["FieldError", "ValidationFailed", "parse_json", "validate_compose_request"]
 
 RULES: Rules = {
     (ComposeRequest, "distribution"): r.check_distribution,
@@ -90,23 +90,26 @@ def validate_compose_request(raw: bytes | bytearray | memoryview | str | dict[st
     Raises ValidationFailed listing every problem found, and nothing else
     whatever `raw` holds.
     """
-    if isinstance(raw, (bytes, bytearray, memoryview, str)):
-        try:
-            data = msgspec.json.decode(raw)
-        except msgspec.DecodeError as error:
-            detail = str(error).removeprefix("JSON is malformed: ")
-            raise ValidationFailed([FieldError(ROOT, f"malformed JSON: {detail}")]) from None
-        except UnicodeError:
-            raise ValidationFailed([FieldError(ROOT, "malformed JSON: a string is not valid UTF-8")]) from None
-        except RecursionError:
-            raise ValidationFailed([FieldError(ROOT, "malformed JSON: nested too deeply")]) from None
-    else:
-        data = raw
     walk = Walk(RULES, r.unknown_field_reason)
-    request = walk.build(data, ComposeRequest, ROOT)
+    request = walk.build(parse_json(raw), ComposeRequest, ROOT)
     if walk.errors:  # always so when the walk could not build the request
         raise ValidationFailed(walk.errors)
     return _normalized(request)
+
+
+def parse_json(raw: bytes | bytearray | memoryview | str | Any, what: str = "compose request") -> Any:
+    """JSON text parsed (anything else is taken as parsed already); ValidationFailed if malformed."""
+    if not isinstance(raw, (bytes, bytearray, memoryview, str)):
+        return raw
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as error:
+        detail = str(error).removeprefix("JSON is malformed: ")
+        raise ValidationFailed([FieldError(ROOT, f"malformed JSON: {detail}")], what) from None
+    except UnicodeError:
+        raise ValidationFailed([FieldError(ROOT, "malformed JSON: a string is not valid UTF-8")], what) from None
+    except RecursionError:
+        raise ValidationFailed([FieldError(ROOT, "malformed JSON: nested too deeply")], what) from None
 
 
 def _normalized(request: ComposeRequest) -> ComposeRequest:

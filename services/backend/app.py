@@ -27,6 +27,8 @@ from events.consumer import ConsumerRunner
 from events.engine import create_engine
 from events.store import EventStore
 from events.transport import Transport
+from services.backend.blueprint_api import BlueprintController
+from services.backend.blueprints import Blueprints
 from services.backend.catalog_api import CatalogController
 from services.backend.compose_api import ComposeController
 from services.backend.composer_client import ComposerClient
@@ -63,6 +65,7 @@ class Backend:
 
     composes: Composes
     history: HistoryViews
+    blueprints: Blueprints
 
 
 @get("/health", sync_to_thread=False)
@@ -79,7 +82,7 @@ async def ready(state: State) -> dict[str, str]:
     return {"status": "ready"}
 
 
-BACKEND_ROUTES: list[ControllerRouterHandler] = [CatalogController, ComposeController]
+BACKEND_ROUTES: list[ControllerRouterHandler] = [CatalogController, ComposeController, BlueprintController]
 
 
 @asynccontextmanager
@@ -109,7 +112,8 @@ async def backend_state(
         consuming = asyncio.create_task(consumer.run())
         consuming.add_done_callback(_report_stopped)
     try:
-        yield {"backend": Backend(composes=composes, history=HistoryViews(store))}
+        backend = Backend(composes=composes, history=HistoryViews(store), blueprints=Blueprints(store, composes))
+        yield {"backend": backend}
     finally:
         await submitter.stop()
         if consumer is not None and consuming is not None:

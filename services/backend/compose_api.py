@@ -7,6 +7,7 @@ write is scoped to the caller's org, so another org's compose is a 404.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +20,7 @@ from litestar.params import FromPath, FromQuery, Parameter
 from domain.composes import ComposeStatus
 from domain.validation import validate_compose_request
 from events.envelope import Actor, EventEnvelope
-from services.backend.history import HistoryEntry, HistoryFilter
+from services.backend.history import HistoryEntry, HistoryFilter, HistoryPage
 from services.backend.paths import PREFIX
 from services.identity.guards import require_roles
 from services.identity.principal import Principal
@@ -52,22 +53,15 @@ class ComposeController(Controller):
         image_name: str | None = Parameter(default=None, description="part of the image name, any case"),
         created_after: FromQuery[datetime | None] = None,
         created_before: FromQuery[datetime | None] = None,
+        blueprint_id: str | None = Parameter(default=None, description="only composes made from this blueprint"),
     ) -> dict[str, Any]:  # fmt: skip
         """The caller's composes, newest first, a page at a time (keyset: follow ``links.next``)."""
         where = HistoryFilter(
             status=status, distribution=distribution, image_type=image_type, image_name=image_name,
-            created_after=created_after, created_before=created_before,
+            created_after=created_after, created_before=created_before, blueprint_id=blueprint_id,
         )  # fmt: skip
         page = await state.backend.history.page(request.user.org_id, where, limit, cursor)
-        query = {key: value for key, value in request.query_params.items() if key != "cursor"}
-        links = {"first": _link(query)}
-        if page.next_cursor is not None:
-            links["next"] = _link({**query, "cursor": page.next_cursor})
-        return {
-            "meta": {"count": len(page.entries), "next_cursor": page.next_cursor},
-            "links": links,
-            "data": [_history_item(entry) for entry in page.entries],
-        }
+        return history_page(page, f"{PREFIX}/composes", request.query_params.items())
 
     @get("/composes/{compose_id:str}")
     async def status(self, compose_id: FromPath[str], request: Request[Principal, str, State], state: State) -> dict[str, Any]:
@@ -92,8 +86,21 @@ def _actor(principal: Principal) -> Actor:
     return Actor(subject=principal.subject, org_id=principal.org_id, client=principal.client_id)
 
 
-def _link(query: dict[str, str]) -> str:
-    return f"{PREFIX}/composes" + (f"?{urlencode(query)}" if query else "")
+def history_page(page: HistoryPage, path: str, query: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """A page of history entries with links to the first and the next page of ``path``."""
+    kept = [(key, value) for key, value in query if key != "cursor"]
+    links = {"first": _link(path, kept)}
+    if page.next_cursor is not None:
+        links["next"] = _link(path, [*kept, ("cursor", page.next_cursor)])
+    return {
+        "meta": {"count": len(page.entries), "next_cursor": page.next_cursor},
+        "links": links,
+        "data": [_history_item(entry) for entry in page.entries],
+    }
+
+
+def _link(path: str, query: list[tuple[str, str]]) -> str:
+    return path + (f"?{urlencode(query)}" if query else "")
 
 
 def _history_item(entry: HistoryEntry) -> dict[str, Any]:
@@ -103,6 +110,8 @@ def _history_item(entry: HistoryEntry) -> dict[str, Any]:
         "image_name": entry.image_name,
         "status": entry.status.value,
         "request": entry.request,
+        "blueprint_id": entry.blueprint_id,
+        "blueprint_version": entry.blueprint_version,
     }
 
 

@@ -30,11 +30,15 @@ class Composes:
         # Wakes the submitter once a new compose has committed.
         self.on_requested = on_requested
 
-    async def request(self, org_id: str, request: dict[str, Any], actor: Actor) -> str:
-        """Record a validated compose request; the submitter hands it to the composer."""
+    async def request(
+        self, org_id: str, request: dict[str, Any], actor: Actor, blueprint: tuple[str, int] | None = None
+    ) -> str:
+        """Record a validated compose request (made from ``blueprint``, an (id, version), if given);
+        the submitter hands it to the composer."""
         compose_id = str(uuid.uuid4())
+        requested = Compose.request(compose_id, org_id, request, blueprint)
         async with self.store.unit_of_work() as uow:
-            await record(uow, Compose(), Compose.request(compose_id, org_id, request), actor, now=self.clock())
+            await record(uow, Compose(), requested, actor, now=self.clock())
             uow.after_commit(self.on_requested)
         return compose_id
 

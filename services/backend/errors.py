@@ -11,8 +11,11 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
+from domain.blueprint_toml import NotInToml
+from domain.blueprints import BlueprintRuleBroken, UnknownVersion
 from domain.compose_history import ComposeRuleBroken
 from domain.field_errors import ValidationFailed
+from services.backend.blueprint_records import BlueprintNameTaken, BlueprintNotFound
 from services.backend.catalog_api import UnknownDistribution
 from services.backend.history import BadCursor
 from services.backend.records import ComposeNotFound
@@ -39,8 +42,23 @@ def _bad_cursor(_: Request[Any, Any, Any], error: BadCursor) -> Response:
     return error_response(400, str(error), {"field": "cursor"})
 
 
-def _conflict(_: Request[Any, Any, Any], error: ComposeRuleBroken) -> Response:
+def _conflict(_: Request[Any, Any, Any], error: ComposeRuleBroken | BlueprintRuleBroken) -> Response:
     return error_response(409, str(error))
+
+
+def _blueprint_not_found(_: Request[Any, Any, Any], error: BlueprintNotFound | UnknownVersion) -> Response:
+    details: dict[str, Any] = {"blueprint_id": error.blueprint_id}
+    if error.version is not None:
+        details["version"] = error.version
+    return error_response(404, str(error), details)
+
+
+def _name_taken(_: Request[Any, Any, Any], error: BlueprintNameTaken) -> Response:
+    return error_response(409, str(error), {"name": error.name})
+
+
+def _not_in_toml(_: Request[Any, Any, Any], error: NotInToml) -> Response:
+    return error_response(409, str(error), {"fields": error.fields})
 
 
 def _http(_: Request[Any, Any, Any], error: HTTPException) -> Response:
@@ -54,5 +72,10 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     UnknownDistribution: _unknown_distribution,
     BadCursor: _bad_cursor,
     ComposeRuleBroken: _conflict,
+    BlueprintNotFound: _blueprint_not_found,
+    UnknownVersion: _blueprint_not_found,
+    BlueprintNameTaken: _name_taken,
+    BlueprintRuleBroken: _conflict,
+    NotInToml: _not_in_toml,
     HTTPException: _http,
 }

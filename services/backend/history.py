@@ -39,6 +39,8 @@ class HistoryFilter(msgspec.Struct, frozen=True, kw_only=True):
     image_name: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    blueprint_id: str | None = None
+    blueprint_version: int | None = None
 
 
 class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +56,8 @@ class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     error: JobError | None
     created_at: datetime
     updated_at: datetime
+    blueprint_id: str | None = None
+    blueprint_version: int | None = None
 
 
 class HistoryPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,15 +120,19 @@ def _conditions(where: HistoryFilter) -> list[sa.ColumnElement[bool]]:
             sa.exists().where(compose_images.c.compose_id == c.compose_id, compose_images.c.image_type == where.image_type)
         )
     if where.image_name:
-        found.append(sa.func.lower(c.image_name).like(f"%{_escape_like(where.image_name.lower())}%", escape="\\"))
+        found.append(sa.func.lower(c.image_name).like(f"%{escape_like(where.image_name.lower())}%", escape="\\"))
     if where.created_after is not None:
         found.append(c.created_at >= as_utc(where.created_after))
     if where.created_before is not None:
         found.append(c.created_at < as_utc(where.created_before))
+    if where.blueprint_id is not None:
+        found.append(c.blueprint_id == where.blueprint_id)
+    if where.blueprint_version is not None:
+        found.append(c.blueprint_version == where.blueprint_version)
     return found
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -149,4 +157,5 @@ def _entry(row: sa.Row) -> HistoryEntry:
         status=ComposeStatus(row.status), upload_status=UploadStatus(row.upload_status),
         error=None if row.error is None else msgspec.json.decode(row.error, type=JobError),
         created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),
+        blueprint_id=row.blueprint_id, blueprint_version=row.blueprint_version,
     )  # fmt: skip

@@ -81,6 +81,7 @@ async def record(
             composes.insert().values(
                 compose_id=compose.compose_id, org_id=compose.org_id, image_name=request.get("image_name"),
                 distribution=request["distribution"], request=msgspec.json.encode(request).decode(),
+                blueprint_id=compose.blueprint_id, blueprint_version=compose.blueprint_version,
                 created_at=moment, **state,
             )
         )  # fmt: skip
