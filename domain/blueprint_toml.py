@@ -263,17 +263,13 @@ def toml_document(body: Mapping[str, Any], version: int) -> dict[str, Any]:
     lost: list[str] = []
     for key, value in custom.items():
         here = at("customizations", key)
-        if key in ("hostname", *TABLES):
+        if key in ("hostname", "firewall", "directories", *TABLES):
             out[key] = {"timezone": value} if key == "timezone" and isinstance(value, str) else value
         elif key == "users":
             out["user"] = value
-        elif key == "firewall":
-            out[key] = value
         elif key == "files":
             out[key] = value
             lost += [at(item(here, i), extra) for i, entry in enumerate(value) for extra in entry if extra not in FILE]
-        elif key == "directories":
-            out[key] = value
         elif key == "filesystem":
             out[key] = [{"mountpoint": entry["mountpoint"], "minsize": entry["min_size"]} for entry in value]
         else:
