@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from domain.composes import ComposeRequested, ComposeStatusChanged, JobView, derive_status
 from domain.events import DomainEvent, event_from
-from domain.jobs import Job, JobError, JobStatus, JobType
+from domain.jobs import Job, JobClaimed, JobError, JobStatus, JobType
 from events.envelope import Actor, NewEvent, Stream
 from events.store import UnitOfWork
 from services.composer.tables import composes, jobs
@@ -66,11 +66,15 @@ async def record_job(uow: UnitOfWork, job: Job, event: DomainEvent, actor: Actor
         "error": to_json(job.error),
         "worker_id": job.worker_id,
         "token": job.token,
-        "lease_expires_at": job.lease_expires_at,
         "attempts": job.attempts,
         "progress": to_json(job.progress),
         "version": job.version,
     }
+    # While a job runs, its lease end is this row's: heartbeats move it without an event
+    # (JobQueue.heartbeat). The aggregate knows only the claim's, and writing that back on
+    # a progress report would undo every renewal since the claim.
+    if isinstance(event, JobClaimed) or job.status is not JobStatus.RUNNING:
+        values["lease_expires_at"] = job.lease_expires_at
     updated = await uow.connection.execute(jobs.update().where(jobs.c.job_id == job.job_id).values(**values))
     if updated.rowcount == 0:
         await uow.connection.execute(

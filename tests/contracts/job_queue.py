@@ -155,6 +155,19 @@ class JobQueueContract:
 
         await queue.finish(claim.token, {"ok": True})
 
+    async def test_a_progress_report_does_not_undo_the_lease_renewals(self, queue: JobQueue, clock: Clock) -> None:
+        await self.submit(queue)
+        claim = await queue.claim("worker-1", ALL_TYPES)
+        assert claim is not None
+
+        for stage in range(3):
+            clock.advance(45)
+            await queue.heartbeat(claim.token)
+            await queue.report_progress(claim.token, f"stage {stage}", stage, 3)
+            assert await queue.expire_leases() == 0
+
+        await queue.finish(claim.token, {"ok": True})
+
     async def test_a_failed_dependency_fails_its_dependents_with_its_error_in_details(self, queue: JobQueue) -> None:
         compose_id = await self.submit(queue)
         depsolve = await queue.claim("worker-1", ALL_TYPES)
