@@ -7,6 +7,7 @@ ten-minute bootstrap (osbuild does the same, `osbuild/main_cli.py`).
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,8 +140,13 @@ async def execute(
             except (OSError, ValueError) as error:
                 raise StageFailed(stage.spec.type, str(error)) from None
             finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+                await _remove(scratch)
         return stats
     finally:
-        shutil.rmtree(scratch_root, ignore_errors=True)
-        shutil.rmtree(work_dir / "trees", ignore_errors=True)
+        await _remove(scratch_root)
+        await _remove(work_dir / "trees")
+
+
+async def _remove(path: Path) -> None:
+    """rmtree off the event loop: removing a tree takes seconds, in which the worker must keep renewing its lease."""
+    await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)

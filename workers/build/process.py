@@ -1,16 +1,36 @@
 """Run one external command for a stage: argument vector, timeout, cancellation, streamed log.
 
-Every command is started in its own session, so cancelling or timing out kills
-the whole process group (mmdebstrap's apt and dpkg children, qemu-img helpers)
-rather than leaving orphans that keep writing into a tree being deleted.
+Every command starts as the first process of its own PID and mount namespace
+(unshare(1)) in its own session, with a parent-death signal (setpriv(1)):
+
+- Killing that first process kills everything the command started, even
+  children that left its session: the kernel kills the rest of a PID namespace
+  when its first process dies, and reaps them before it (pid_namespaces(7)).
+  So once `run` returns after a cancel or a timeout, nothing of the command
+  still writes into the tree that is about to be deleted.
+- What the command mounts (mmdebstrap mounts /proc, /sys and /dev into the
+  tree) exists only in its mount namespace and goes with it: no mount is left
+  for a later `rmtree` to walk into the host's /sys.
+- If the worker itself dies (SIGKILL, the OOM killer), the parent-death signal
+  kills the command, and with it its namespace, instead of leaving it running.
+
+Where namespaces are not allowed (an unprivileged container: then mmdebstrap
+cannot mount either), commands run in their own session only: a cancel sends
+SIGTERM and then SIGKILL to the process group, and a dying worker takes only
+the command itself along, not what it started.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import functools
+import logging
 import os
+import shutil
 import signal
+import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +40,15 @@ CancelEvent = asyncio.Event | threading.Event
 
 TAIL_LINES = 40
 KILL_GRACE = 5.0
+# How long the namespace may take to die once its first process was killed.
+TEARDOWN_TIMEOUT = 30.0
+
+# setpriv execs unshare, which keeps the parent-death signal; unshare's forked
+# child, the command, gets SIGKILL when unshare dies (--kill-child).
+DEATH_SIGNAL = ["setpriv", "--pdeathsig", "KILL", "--"]
+NAMESPACES = ["unshare", "--pid", "--mount", "--propagation", "private", "--kill-child", "--"]
+
+log = logging.getLogger(__name__)
 
 
 class CommandFailed(Exception):
@@ -74,7 +103,13 @@ async def run(
     args = [os.fspath(a) for a in argv]
     if is_cancelled(cancel):
         raise Cancelled()
+    # The wrappers would report a missing program as a failed command: say it the usual way.
+    if shutil.which(args[0], path=(env if env is not None else os.environ).get("PATH")) is None:
+        raise FileNotFoundError(f"no such program: {args[0]!r}")
+    isolated = namespaces_available()
     proc = await asyncio.create_subprocess_exec(
+        *DEATH_SIGNAL,
+        *(NAMESPACES if isolated else []),
         *args,
         stdin=asyncio.subprocess.PIPE
         if stdin is not None
@@ -107,17 +142,23 @@ async def run(
                 on_log(line)
         await proc.wait()
 
+    kill = _kill_namespace if isolated else _kill_group
     work = asyncio.ensure_future(pump())
     cancelled = asyncio.ensure_future(wait_for_cancel(cancel))
     try:
         done, _ = await asyncio.wait(
             {work, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
+    except asyncio.CancelledError:
+        # The task running us was cancelled (a worker shutting down): the command must not outlive it.
+        work.cancel()
+        await kill(proc)
+        raise
     finally:
         cancelled.cancel()
     if work not in done:
         work.cancel()
-        await _kill_group(proc)
+        await kill(proc)
         if cancelled in done:
             raise Cancelled()
         raise CommandFailed(
@@ -127,6 +168,54 @@ async def run(
     if proc.returncode != 0:
         raise CommandFailed(args, proc.returncode, "\n".join(tail))
     return b"".join(captured).decode(errors="replace")
+
+
+@functools.cache
+def namespaces_available() -> bool:
+    """Whether this process may give commands their own PID and mount namespaces (asked once)."""
+    try:
+        probe = subprocess.run([*NAMESPACES, "true"], capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        probe_error = str(error)
+    else:
+        if probe.returncode == 0:
+            return True
+        probe_error = probe.stderr.decode(errors="replace").strip()
+    log.warning(
+        "commands run without their own PID and mount namespaces (%s): a killed command's "
+        "children get SIGTERM and SIGKILL by process group instead", probe_error,
+    )  # fmt: skip
+    return False
+
+
+async def _kill_namespace(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the namespace's first process; unshare exits once the whole namespace is gone.
+
+    No grace period: a graceful stop would only tidy up mounts and files, and
+    the mounts vanish with the namespace while the files are deleted with the
+    tree. (The first process of a PID namespace ignores SIGTERM unless it
+    handles it, so a graceful stop would mostly wait for nothing.)
+    """
+    first = _children(proc.pid)
+    for pid in first:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if not first:  # not forked yet (or already gone): unshare's death takes the child along
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        await asyncio.wait_for(proc.wait(), TEARDOWN_TIMEOUT)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 async def _kill_group(proc: asyncio.subprocess.Process) -> None:

@@ -22,6 +22,7 @@ BUILD_TOOLS: Mapping[str, str] = MappingProxyType({
     "apt-get": "apt",
     "dpkg-deb": "dpkg",
     "unshare": "util-linux",
+    "setpriv": "util-linux",
     "curl": "curl",
     "openssl": "openssl",
     "tar": "tar",

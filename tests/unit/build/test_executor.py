@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.processes import running, until_running
 from tests.unit.build.conftest import Recorder
 from workers.build import process
 from workers.build.executor import (
@@ -119,20 +121,14 @@ async def test_output_lines_stream_to_the_log_callback() -> None:
     assert lines == ["one", "two"]
 
 
-async def test_a_command_that_runs_too_long_is_killed_with_its_children(
-    tmp_path: Path,
-) -> None:
-    pidfile = tmp_path / "child"
+async def test_a_command_that_runs_too_long_is_killed_with_its_children() -> None:
+    marker = f"{random.randint(1000, 9999)}.5"
     started = time.monotonic()
     with pytest.raises(process.CommandFailed, match="timed out"):
-        await process.run(
-            ["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"], timeout=0.5
-        )
+        await process.run(["sh", "-c", f"sleep {marker} & wait"], timeout=0.5)
     assert time.monotonic() - started < 10
     await asyncio.sleep(0.2)
-    stat = Path(f"/proc/{pidfile.read_text().strip()}/stat")
-    # Gone, or a zombie waiting for a reaper that is not us: either way not running.
-    assert not stat.exists() or stat.read_text().split(") ")[1].startswith("Z")
+    assert running(["sleep", marker]) == []
 
 
 @pytest.mark.parametrize("kind", ["asyncio", "threading"])
@@ -143,6 +139,16 @@ async def test_cancelling_kills_the_running_command(kind: str) -> None:
     with pytest.raises(process.Cancelled):
         await process.run(["sleep", "60"], timeout=120, cancel=cancel)
     assert time.monotonic() - started < 10
+
+
+async def test_cancelling_the_task_that_runs_a_command_kills_the_command() -> None:
+    pause = f"{random.randint(1000, 9999)}.25"
+    command = asyncio.create_task(process.run(["sh", "-c", f"sleep {pause} & wait"], timeout=120))
+    await until_running(["sleep", pause])
+    command.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await command
+    assert running(["sleep", pause]) == []
 
 
 def test_a_command_is_an_argument_vector_never_a_shell_string() -> None:
@@ -163,3 +169,32 @@ async def test_a_cancelled_build_stops_and_removes_its_trees(tmp_path: Path) -> 
                       cache_dir=tmp_path / "c", output_dir=tmp_path / "w/o", on_stage=lambda *a: None,
                       on_log=lambda line: None, cancel=cancel, runner=slow)  # fmt: skip
     assert not (tmp_path / "w/trees").exists()
+
+
+async def test_trees_are_removed_without_stalling_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker renews its lease from the same loop: a tree removal that blocks it loses the lease."""
+    removed: list[str] = []
+
+    def slow_rmtree(path: Path, ignore_errors: bool = False) -> None:
+        time.sleep(0.5)
+        removed.append(Path(path).name)
+
+    monkeypatch.setattr("workers.build.executor.shutil.rmtree", slow_rmtree)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.05)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    started = time.monotonic()
+    await execute(manifest(StageSpec(type="services", options={"enabled": ["ssh"]})), work_dir=tmp_path / "w",
+                  cache_dir=tmp_path / "c", output_dir=tmp_path / "w/o", on_stage=lambda *a: None,
+                  on_log=lambda line: None, runner=Recorder())  # fmt: skip
+    elapsed = time.monotonic() - started
+    ticking.cancel()
+    assert removed == ["01-services", "scratch", "trees"]
+    # Blocked, the ticker would have missed the 1.5 s of removals.
+    assert ticks >= (elapsed - 0.3) / 0.05 * 0.6
