@@ -148,7 +148,7 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
                 for relay in relays.values():
                     relay.request_stop()
                 await asyncio.gather(*running, working, return_exceptions=True)
-                await worker.client.close()
+                await worker.close()
 
     return Litestar(
         route_handlers=[

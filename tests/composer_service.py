@@ -78,7 +78,10 @@ class Composer:
 
 
 @asynccontextmanager
-async def running_composer(database_url: str, work_dir: Path, **options: Any) -> AsyncIterator[Composer]:
+async def running_composer(
+    database_url: str, work_dir: Path, shutdown_grace: float | None = None, **options: Any
+) -> AsyncIterator[Composer]:
+    """`shutdown_grace` cuts short the long polls of workers still waiting when the composer stops."""
     await upgrade_async(database_url, "composer")
     issuer_sock, issuer_url = reserve_socket()
     registrations, secrets = [], {}
@@ -97,7 +100,7 @@ async def running_composer(database_url: str, work_dir: Path, **options: Any) ->
 
     async with serving(create_issuer_app(issuer), issuer_sock):
         composer = Composer(composer_url, issuer_url, secrets, app)
-        composer._server = serving(app(), composer_sock)
+        composer._server = serving(app(), composer_sock, shutdown_grace)
         await composer._server.__aenter__()
         try:
             yield composer

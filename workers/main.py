@@ -11,6 +11,7 @@ from workers.aws.config import AwsConfig
 from workers.client import ComposerClient
 from workers.jobs import job_runners
 from workers.process import Worker
+from workers.workspace import Workspace
 
 
 def create_worker(
@@ -19,8 +20,12 @@ def create_worker(
     aws: AwsConfig | None = None,
 ) -> Worker:  # fmt: skip
     client = ComposerClient(composer_url, token_url, client_id, client_secret)
-    runners = job_runners(client, cache_dir, work_dir, aws)
-    return Worker(client, runners, name=name or socket.gethostname(), slots=slots, poll_timeout=poll_timeout)
+    # Also removes what workers killed on this machine left under work_dir.
+    workspace = Workspace.claim(work_dir)
+    runners = job_runners(client, cache_dir, workspace.path, aws)
+    return Worker(
+        client, runners, name=name or socket.gethostname(), slots=slots, poll_timeout=poll_timeout, workspace=workspace
+    )
 
 
 async def run_worker(
@@ -37,4 +42,4 @@ async def run_worker(
     try:
         await worker.run()
     finally:
-        await worker.client.close()
+        await worker.close()

@@ -1,9 +1,10 @@
 """The worker process: claim jobs, run them, report; never lose a finished result.
 
 Each slot long-polls the composer for a job it can run. While a job runs, a
-watcher renews its lease and asks whether it was canceled; a canceled (or no
-longer ours) job is stopped. A finished job's result is kept and offered again
-with backoff until the composer accepts it or says the job is no longer ours.
+watcher sends its log lines every second and every few seconds asks whether
+it was canceled, which also renews its lease; a canceled (or no longer ours)
+job is stopped. A finished job's result is kept and offered again with backoff
+until the composer accepts it or says the job is no longer ours.
 """
 
 from __future__ import annotations
@@ -12,13 +13,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from workers.client import Assignment, ComposerClient, ComposerUnreachable, StaleJob
+from workers.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30.0
+# A canceled build must stop within seconds, so the watcher asks this often at
+# most (each ask also renews the lease) ...
+WATCH_INTERVAL = 2.0
+# ... and at least three times per lease, so one slow answer never loses it.
+RENEWALS_PER_LEASE = 3
+MIN_WATCH_INTERVAL = 0.2
 
 
 class JobFailure(Exception):
@@ -71,9 +80,11 @@ JobRunner = Callable[[Assignment, Reporter, asyncio.Event], Awaitable[dict[str, 
 class Worker:
     def __init__(
         self, client: ComposerClient, runners: dict[str, JobRunner], *, name: str, arch: str = "x86_64",
-        slots: int = 1, poll_timeout: float = 30.0, watch_interval: float = 10.0, log_interval: float = 1.0,
+        slots: int = 1, poll_timeout: float = 30.0, watch_interval: float = WATCH_INTERVAL, log_interval: float = 1.0,
+        workspace: Workspace | None = None,
     ) -> None:  # fmt: skip
         self.client = client
+        self.workspace = workspace
         self.runners = runners
         self.name = name
         self.arch = arch
@@ -86,6 +97,12 @@ class Worker:
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    async def close(self) -> None:
+        """After `run`: close the connection to the composer and give up the workspace."""
+        await self.client.close()
+        if self.workspace is not None:
+            self.workspace.release()
 
     async def run(self) -> None:
         self.worker_id = await self._persist(lambda: self.client.register(self.name, self.arch))
@@ -115,11 +132,14 @@ class Worker:
         log.info("running %s job %s", job.type, job.job_id, extra=ids)
         reporter = Reporter(self.client, job.token)
         cancel = asyncio.Event()
-        watcher = asyncio.create_task(self._watch(job.token, cancel, reporter))
+        watcher = asyncio.create_task(self._watch(job, cancel, reporter))
         try:
             outcome: dict[str, Any] = {"result": await self.runners[job.type](job, reporter, cancel)}
         except JobFailure as failure:
             outcome = {"error": {"reason": failure.reason, "details": failure.details}}
+        except StaleJob:  # an upload or report was refused: the job was canceled or given to another worker
+            cancel.set()
+            outcome = {}
         except asyncio.CancelledError:
             if not cancel.is_set():
                 raise
@@ -138,24 +158,40 @@ class Worker:
         delivered = await self._persist(lambda: self.client.report(job.token, **outcome), give_up_on_stale=True)
         log.info("%s job %s %s", job.type, job.job_id, "reported" if delivered is not False else "was stale", extra=ids)
 
-    async def _watch(self, token: str, cancel: asyncio.Event, reporter: Reporter) -> None:
-        """Renew the lease, pass on log lines, and notice cancellation."""
-        last_renewal = asyncio.get_running_loop().time()
+    async def _watch(self, job: Assignment, cancel: asyncio.Event, reporter: Reporter) -> None:
+        """Pass on log lines, renew the lease and notice cancellation."""
+        loop = asyncio.get_running_loop()
+        every = self._watch_interval(job)
+        next_flush, next_check = loop.time() + self.log_interval, loop.time() + every
         while True:
-            await asyncio.sleep(self.log_interval)
-            await reporter.flush()
-            if asyncio.get_running_loop().time() - last_renewal < self.watch_interval:
-                continue
-            last_renewal = asyncio.get_running_loop().time()
+            await asyncio.sleep(max(0.0, min(next_flush, next_check) - loop.time()))
             try:
-                if await self.client.canceled(token):
-                    cancel.set()
-                    return
+                if loop.time() >= next_flush:
+                    next_flush = loop.time() + self.log_interval
+                    # A canceled job's log lines are refused (409) too: that is news as good as the check's.
+                    await reporter.flush()
+                if loop.time() >= next_check:
+                    next_check = loop.time() + every
+                    if await self.client.canceled(job.token):
+                        cancel.set()
+                        return
             except StaleJob:
                 cancel.set()
                 return
             except ComposerUnreachable as error:
                 log.warning("cannot renew the lease yet: %s", error)
+
+    def _watch_interval(self, job: Assignment) -> float:
+        """`watch_interval`, shortened to fit the composer's lease (read from the claim)."""
+        try:
+            expires = datetime.fromisoformat(job.lease_expires_at)
+        except ValueError:
+            return self.watch_interval
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        lease = (expires - datetime.now(UTC)).total_seconds()
+        # A clock far off the composer's can make `lease` nonsense: never ask more often than the floor.
+        return max(MIN_WATCH_INTERVAL, min(self.watch_interval, lease / RENEWALS_PER_LEASE))
 
     async def _persist(self, call: Callable[[], Awaitable[Any]], give_up_on_stale: bool = False) -> Any:
         """Try ``call`` until it goes through; None if stopped first, False if the job went stale."""

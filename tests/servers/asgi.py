@@ -30,8 +30,11 @@ class _InProcessServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp, sock: socket.socket) -> AsyncIterator[None]:
-    server = _InProcessServer(uvicorn.Config(app, log_level="warning", lifespan="auto"))
+async def serving(app: ASGIApp, sock: socket.socket, shutdown_grace: float | None = None) -> AsyncIterator[None]:
+    """`shutdown_grace`: how long requests still running at the end may go on (default: until they finish)."""
+    server = _InProcessServer(
+        uvicorn.Config(app, log_level="warning", lifespan="auto", timeout_graceful_shutdown=shutdown_grace)
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

@@ -119,6 +119,46 @@ async def test_a_canceled_compose_stops_its_running_job(composer: Composer) -> N
         assert (await status(composer, compose_id))["error"]["reason"] == "canceled"
 
 
+async def test_a_canceled_job_busy_logging_is_stopped_by_the_refused_log_lines(composer: Composer) -> None:
+    started, stopped = asyncio.Event(), asyncio.Event()
+
+    async def depsolve(job: Assignment, reporter: Reporter, cancel: asyncio.Event) -> dict[str, Any]:
+        started.set()
+        while not cancel.is_set():
+            reporter.log("still resolving")
+            await asyncio.sleep(0.05)
+        stopped.set()
+        raise asyncio.CancelledError
+
+    worker, client = worker_for(composer, {"depsolve": depsolve})
+    worker.watch_interval = 3600  # only the log lines can bring the news
+    async with running(worker, client):
+        compose_id = await submit(composer)
+        await asyncio.wait_for(started.wait(), 30)
+        async with composer.client("alice-cli") as http:
+            await http.post(f"{COMPOSE}/composes/{compose_id}/cancel")
+        await asyncio.wait_for(stopped.wait(), 5)
+
+
+async def test_a_worker_keeps_a_short_lease_through_a_job_that_reports_its_stages(tmp_path: Path) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'composer.db'}"
+    async with running_composer(database, tmp_path, lease_seconds=1.2) as composer:
+        async def depsolve(job: Assignment, reporter: Reporter, cancel: asyncio.Event) -> dict[str, Any]:
+            for stage in range(8):  # over three leases long, a new stage now and then
+                await reporter.stage(f"stage {stage}", stage, 8)
+                await asyncio.sleep(0.5)
+            return {"packages": []}
+
+        client = ComposerClient(composer.url, composer.token_url, "worker", composer.secrets["worker"])
+        worker = Worker(client, {"depsolve": depsolve}, name="test-worker", poll_timeout=2)
+        async with running(worker, client):
+            compose_id = await submit(composer)
+            await until(lambda: _job_done(composer, compose_id), "depsolve finished", 30)
+            async with composer.client("alice-cli") as http:
+                logs = (await http.get(f"{COMPOSE}/composes/{compose_id}/logs")).json()
+        assert (await status(composer, compose_id))["status"] != "failure", logs
+
+
 async def test_a_result_finished_while_the_composer_is_down_is_delivered_when_it_is_back(composer: Composer) -> None:
     started, release = asyncio.Event(), asyncio.Event()
 
