@@ -30,6 +30,7 @@ from services.backend.history import HistoryFilter
 from services.backend.paths import PREFIX
 from services.identity.guards import require_roles
 from services.identity.principal import Principal
+from services.passwords import sealed
 
 TOML_TYPES = ("application/toml", "text/x-toml")
 DEFAULT_IMAGE_TYPE = "guest-image"
@@ -48,7 +49,7 @@ class BlueprintController(Controller):
     @post("", status_code=201, request_max_body_size=MAX_BODY)
     async def create(self, request: Request[Principal, str, State], state: State) -> dict[str, Any]:
         """Validate the body as a compose from it would be, and store it as version 1."""
-        body = validate_blueprint(await request.body())
+        body = await sealed(validate_blueprint(await request.body()))
         blueprint_id = await state.backend.blueprints.create(request.user.org_id, body, _actor(request.user))
         return {"id": blueprint_id, "version": 1}
 
@@ -80,7 +81,7 @@ class BlueprintController(Controller):
     @put("/{blueprint_id:str}", request_max_body_size=MAX_BODY)
     async def update(self, blueprint_id: FromPath[str], request: Request[Principal, str, State], state: State) -> dict[str, Any]:
         """Store the whole body as the next version; earlier versions stay readable."""
-        body = validate_blueprint(await request.body())
+        body = await sealed(validate_blueprint(await request.body()))
         principal = request.user
         version = await state.backend.blueprints.add_version(principal.org_id, blueprint_id, body, _actor(principal))
         return {"id": blueprint_id, "version": version}
@@ -118,6 +119,7 @@ class BlueprintController(Controller):
             body = validate_blueprint(body_from_toml(raw, images))
         else:
             body = validate_blueprint(raw)
+        body = await sealed(body)
         blueprint_id = await state.backend.blueprints.create(request.user.org_id, body, _actor(request.user))
         return {"id": blueprint_id, "version": 1, "blueprint": body_dict(body)}
 

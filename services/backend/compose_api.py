@@ -24,6 +24,7 @@ from services.backend.history import HistoryEntry, HistoryFilter, HistoryPage
 from services.backend.paths import PREFIX
 from services.identity.guards import require_roles
 from services.identity.principal import Principal
+from services.passwords import sealed
 
 MAX_BODY = 4 * 1024 * 1024
 PAGE_LIMIT = 100
@@ -37,7 +38,7 @@ class ComposeController(Controller):
     @post("/compose", status_code=201, request_max_body_size=MAX_BODY)
     async def create(self, request: Request[Principal, str, State], state: State) -> dict[str, str]:
         """Validate the whole request, record it; it is handed to the composer in the background."""
-        compose = validate_compose_request(await request.body())
+        compose = await sealed(validate_compose_request(await request.body()))
         principal = request.user
         compose_id = await state.backend.composes.request(principal.org_id, msgspec.to_builtins(compose), _actor(principal))
         return {"id": compose_id}

@@ -25,6 +25,7 @@ from services.composer.tenancy import actor_of, caller_org
 from services.composer.views import ComposeNotFound
 from services.identity.guards import require_roles
 from services.identity.principal import Principal
+from services.passwords import sealed
 
 PREFIX = "/api/image-builder-composer/v2"
 MAX_BODY = 4 * 1024 * 1024
@@ -38,7 +39,7 @@ class ComposeController(Controller):
     @post("/compose", status_code=201, request_max_body_size=MAX_BODY)
     async def create(self, request: Request[Principal, str, State], state: State) -> dict[str, str]:
         """Validate the whole request, then record the compose and queue its jobs."""
-        compose = validate_compose_request(await request.body())
+        compose = await sealed(validate_compose_request(await request.body()))
         org = caller_org(request, state.trusted_clients)
         compose_id = str(uuid.uuid4())
         plain = msgspec.to_builtins(compose)

@@ -22,6 +22,7 @@ from services.backend.blueprint_records import blueprint_stream
 from services.composer.records import compose_stream as composer_stream
 from tests.backend_service import API, Backend, relaying, running_backend
 from tests.composer_service import Composer, running_composer
+from tests.contracts.composer_api import every_stored_value
 from tests.contracts.pipeline import eventually
 from tests.unit.domain.osbuild_blueprints import WEB_SERVER
 
@@ -97,6 +98,31 @@ class BlueprintContract:
             await engine.dispose()
         assert stored[0].event_type == "ComposeRequested" and stored[0].payload["idempotency_key"] == compose_id
         return stored[0].payload["request"]
+
+    # -- secrets ------------------------------------------------------------------------
+
+    async def test_plain_passwords_reach_neither_database_only_their_hashes(
+        self, backend: Backend, composer_database_url: str, backend_database_url: str
+    ) -> None:
+        plain = "correct horse battery"
+        users = {"users": [{"name": "alice", "password": plain}]}
+        blueprint_id = await self.create(backend, blueprint_with(customizations=users))
+        async with backend.client("alice-cli") as http:
+            toml = f'name = "imported"\ndistro = "debian-12"\n[[customizations.user]]\nname = "bob"\npassword = "{plain}"\n'
+            imported = await http.post(f"{BLUEPRINTS}/import", content=toml, headers={"content-type": "application/toml"})
+            direct = await http.post(f"{API}/compose", json={
+                "distribution": "debian-12", "image_requests": [{"architecture": "x86_64", "image_type": "tar"}],
+                "customizations": users,
+            })  # fmt: skip
+        assert imported.status_code == 201 and direct.status_code == 201, (imported.text, direct.text)
+        composed = await self.compose(backend, blueprint_id)
+        for compose_id in (composed["id"], direct.json()["id"]):
+            await self.composer_request(backend, composer_database_url, compose_id)
+
+        for url in (backend_database_url, composer_database_url):
+            stored = await every_stored_value(url)
+            assert plain not in stored
+            assert "$6$" in stored
 
     # -- versions -----------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx2
 import pytest
+import sqlalchemy as sa
 
+from events.engine import create_engine
 from tests.composer_service import COMPOSE, WORKER, Composer, running_composer, sha256
 
 REQUEST: dict[str, Any] = {
@@ -30,6 +32,19 @@ async def claim(http: httpx2.AsyncClient, worker_id: str, types: list[str], time
     response = await http.post(f"{WORKER}/jobs", json={"worker_id": worker_id, "types": types, "timeout": timeout})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def every_stored_value(database_url: str) -> str:
+    """Every row of every table of the database, as one text to search."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            metadata = sa.MetaData()
+            await conn.run_sync(metadata.reflect)
+            rows = [row for table in metadata.sorted_tables for row in await conn.execute(sa.select(table))]
+    finally:
+        await engine.dispose()
+    return "\n".join(repr(tuple(row)) for row in rows)
 
 
 class ComposerApiContract:
@@ -81,6 +96,17 @@ class ComposerApiContract:
             "customizations.packages[0]", "customizations.files[0].path",
         }  # fmt: skip
         assert listed.json()["items"] == []
+
+    async def test_a_plain_password_is_stored_nowhere_only_its_hash(self, composer: Composer, database_url: str) -> None:
+        plain = "correct horse battery"
+        with_user = {**REQUEST, "customizations": {"users": [{"name": "alice", "password": plain}]}}
+        async with composer.client("alice-cli") as http:
+            response = await http.post(f"{COMPOSE}/compose", json=with_user)
+        assert response.status_code == 201, response.text
+
+        stored = await every_stored_value(database_url)
+        assert plain not in stored
+        assert "$6$" in stored
 
     async def test_malformed_json_is_a_400_not_a_500(self, composer: Composer) -> None:
         async with composer.client("alice-cli") as http:
