@@ -9,6 +9,7 @@ never fetched by asking the composer.
     created = Compose.request(compose_id, org_id, request[, blueprint])  # ComposeRequested
     compose.accept(composer_id)        # ComposeSubmitted, or None if already known
     compose.record_status(...)         # ComposeStatusRecorded
+    compose.record_upload(...)         # ComposeUploadRecorded
     compose.delete()                   # ComposeDeleted
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, ClassVar
+
+import msgspec
 
 from domain.composes import ComposeStatus, UploadStatus
 from domain.events import DomainEvent
@@ -62,8 +65,26 @@ class ComposeStatusRecorded(HistoryEvent, frozen=True, kw_only=True):
     error: JobError | None = None
 
 
+class ComposeUploadRecorded(HistoryEvent, frozen=True, kw_only=True):
+    """The composer reported an upload target's state (its UploadStatusChanged), with its result."""
+
+    image_index: int
+    target_index: int
+    type: str
+    status: UploadStatus
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class ComposeDeleted(HistoryEvent, frozen=True, kw_only=True):
     pass
+
+
+class UploadReport(msgspec.Struct, frozen=True, kw_only=True):
+    """One upload target as the user sees it: upstream's ``upload_status``."""
+
+    type: str
+    status: UploadStatus
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class Submission(StrEnum):
@@ -88,6 +109,8 @@ class Compose:
         self.status = ComposeStatus.PENDING
         self.upload_status = UploadStatus.PENDING
         self.error: JobError | None = None
+        # (image index, target index) -> the target's latest report.
+        self.uploads: dict[tuple[int, int], UploadReport] = {}
         self.deleted = False
         self.version = 0
 
@@ -140,6 +163,19 @@ class Compose:
             raise ComposeRuleBroken(f"compose {self.compose_id} has no composer compose to report on")
         return ComposeStatusRecorded(status=status, upload_status=upload_status, error=error)
 
+    def record_upload(
+        self, image_index: int, target_index: int, kind: str, status: UploadStatus, options: dict[str, Any]
+    ) -> ComposeUploadRecorded:
+        if self.submission is not Submission.ACCEPTED:
+            raise ComposeRuleBroken(f"compose {self.compose_id} has no composer compose to report on")
+        return ComposeUploadRecorded(
+            image_index=image_index, target_index=target_index, type=kind, status=status, options=options
+        )
+
+    def upload_reports(self) -> list[UploadReport]:
+        """Every target reported so far, first image's first target first."""
+        return [self.uploads[key] for key in sorted(self.uploads)]
+
     def delete(self) -> ComposeDeleted:
         if self.deleted:
             raise ComposeRuleBroken(f"compose {self.compose_id} is already deleted")
@@ -159,6 +195,9 @@ class Compose:
                 self.status, self.error = event.status, event.error
                 if event.upload_status is not None:
                     self.upload_status = event.upload_status
+            case ComposeUploadRecorded():
+                report = UploadReport(type=event.type, status=event.status, options=event.options)
+                self.uploads[(event.image_index, event.target_index)] = report
             case ComposeDeleted():
                 self.deleted = True
             case _:

@@ -53,6 +53,22 @@ class ComposeStatusChanged(DomainEvent, frozen=True, kw_only=True):
     upload_status: UploadStatus | None = None
 
 
+class UploadStatusChanged(DomainEvent, frozen=True, kw_only=True):
+    """One upload job of the compose moved: running, success with what the user
+    needs (a download URL, or ``ami`` and ``region``), failure, or back to pending.
+
+    The backend records it, so its history can show each target's result.
+    """
+
+    job_id: str
+    image_index: int
+    target_index: int
+    type: str
+    status: UploadStatus
+    # The target's upload_options, with the upload job's result options over them.
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class ComposeCanceled(DomainEvent, frozen=True, kw_only=True):
     reason: str
 
@@ -94,7 +110,7 @@ def plan_jobs(compose_id: str, image_requests: Sequence[dict[str, Any]], common:
                 PlannedJob(
                     job_id=job_id(f"{index}/upload/{number}"),
                     job_type=JobType.UPLOAD,
-                    args={"target": target, "image_index": index, "compose_id": compose_id},
+                    args={"target": target, "image_index": index, "target_index": number, "compose_id": compose_id},
                     dependencies=[build.job_id],
                 )
             )
@@ -133,6 +149,13 @@ def derive_status(jobs: Sequence[JobView]) -> DerivedStatus:
     else:
         status = ComposeStatus.BUILDING
     return DerivedStatus(status=status, upload_status=upload_status, error=error, done=done, total=len(jobs))
+
+
+def upload_status_of(status: JobStatus) -> UploadStatus:
+    """One upload job's state in the words of upstream's ``upload_status.status``."""
+    if status in (JobStatus.FAILURE, JobStatus.CANCELED):
+        return UploadStatus.FAILURE
+    return UploadStatus(status.value)
 
 
 def _upload_status(uploads: Sequence[JobView]) -> UploadStatus:

@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--service", choices=SERVICES, required=True)
     verify.set_defaults(run=_verify)
 
+    replay = commands.add_parser("replay", help="rebuild a service's projections from its event store")
+    replay.add_argument("--service", choices=("backend",), required=True)
+    replay.set_defaults(run=_replay)
+
     relay = commands.add_parser("relay", help="publish a service's outbox to Kafka")
     relay.add_argument("--service", choices=SERVICES, required=True)
     relay.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
@@ -80,6 +84,21 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
 
     return asyncio.run(verify())
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from services.backend.replay import rebuild_projections
+
+    async def replay() -> int:
+        async with open_store(load_settings(), args.service) as store:
+            report = await rebuild_projections(store)
+        print(
+            f"{args.service}: rebuilt the projections from {report.events} events: "
+            f"{report.composes} composes, {report.blueprints} blueprints"
+        )
+        return 0
+
+    return asyncio.run(replay())
 
 
 def _relay(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from events.verify import ChainReport
 from services.backend.app import BACKEND_ROUTES, BackendConfig, backend_state
 from services.backend.app import PUBLIC_PATHS as BACKEND_PUBLIC_PATHS
 from services.backend.composer_client import ComposerClient
+from services.backend.config import quota_policy
 from services.backend.errors import EXCEPTION_HANDLERS as BACKEND_EXCEPTION_HANDLERS
 from services.backend.paths import PREFIX as BACKEND_PREFIX
 from services.composer.app import COMPOSER_ROUTES, PUBLIC_PATHS, composer_state, metrics, openapi_config
@@ -94,7 +95,7 @@ def _backend_config(settings: Settings, identity: EmbeddedIdentity) -> BackendCo
     return BackendConfig(
         database_url=settings.backend_database_url, composer_url=f"http://{settings.host}:{settings.port}",
         client_id=identity.secrets.backend_client_id, outbox_topic=SERVICE_TOPICS["backend"],
-        composer_topic=SERVICE_TOPICS["composer"],
+        composer_topic=SERVICE_TOPICS["composer"], quota=quota_policy(settings), operator_org=settings.operator_org,
     )  # fmt: skip
 
 

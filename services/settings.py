@@ -40,6 +40,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     backend_client_id: str | None = None
     backend_client_secret: str | None = None
     backend_token_url: str | None = None
+    # Composes an org may request per window (None: no limit), and orgs with limits of their own.
+    quota_composes: int | None = None
+    quota_window_seconds: float = 24 * 3600.0
+    quota_overrides: dict[str, int | None] = msgspec.field(default_factory=dict)
+    # Auditors that also have role admin in this org read every org's event log.
+    operator_org: str | None = None
     worker_client_id: str | None = None
     worker_client_secret: str | None = None
     worker_cache_dir: Path = Path(".cache/worker")
@@ -100,6 +106,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         backend_client_id=env.get("IMAGE_BUILDER_BACKEND_CLIENT_ID") or None,
         backend_client_secret=env.get("IMAGE_BUILDER_BACKEND_CLIENT_SECRET") or None,
         backend_token_url=env.get("IMAGE_BUILDER_BACKEND_TOKEN_URL") or None,
+        quota_composes=_quota("IMAGE_BUILDER_QUOTA_COMPOSES", env.get("IMAGE_BUILDER_QUOTA_COMPOSES", "")),
+        quota_window_seconds=_window(env.get("IMAGE_BUILDER_QUOTA_WINDOW_SECONDS", str(24 * 3600))),
+        quota_overrides=_quota_overrides(env.get("IMAGE_BUILDER_QUOTA_OVERRIDES", "")),
+        operator_org=env.get("IMAGE_BUILDER_OPERATOR_ORG") or None,
         worker_client_id=env.get("IMAGE_BUILDER_WORKER_CLIENT_ID") or None,
         worker_client_secret=env.get("IMAGE_BUILDER_WORKER_CLIENT_SECRET") or None,
         worker_cache_dir=Path(env.get("IMAGE_BUILDER_WORKER_CACHE_DIR") or data_dir / "worker-cache"),
@@ -114,3 +124,31 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         worker_aws_import_timeout_seconds=float(env.get("IMAGE_BUILDER_WORKER_AWS_IMPORT_TIMEOUT_SECONDS", "3600")),
         install_build_tools=env.get("IMAGE_BUILDER_INSTALL_BUILD_TOOLS", "auto"),
     )
+
+
+def _quota(name: str, text: str) -> int | None:
+    """A number of composes; empty or ``unlimited`` for no limit."""
+    text = text.strip()
+    if text in ("", "unlimited"):
+        return None
+    if not text.isdigit():
+        raise ValueError(f"{name}: {text!r} is not a number of composes (or 'unlimited')")
+    return int(text)
+
+
+def _window(text: str) -> float:
+    seconds = float(text)
+    if seconds <= 0:
+        raise ValueError(f"IMAGE_BUILDER_QUOTA_WINDOW_SECONDS: {text!r} is not a positive number of seconds")
+    return seconds
+
+
+def _quota_overrides(text: str) -> dict[str, int | None]:
+    """``org-a=100,org-b=0,org-c=unlimited``: per-org limits over the default."""
+    found: dict[str, int | None] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        org, equals, limit = item.partition("=")
+        if not equals or not org.strip():
+            raise ValueError(f"IMAGE_BUILDER_QUOTA_OVERRIDES: {item!r} is not ORG=LIMIT")
+        found[org.strip()] = _quota(f"IMAGE_BUILDER_QUOTA_OVERRIDES ({org.strip()})", limit)
+    return found

@@ -7,9 +7,10 @@ either way of running: an in-process broker, or Kafka.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx2
@@ -29,6 +30,19 @@ from tests.servers.asgi import reserve_socket, serving
 
 API = "/api/image-builder/v1"
 BACKEND_CLIENT = "backend"
+
+
+class FakeClock:
+    """A clock a test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -60,14 +74,17 @@ async def composer_client(composer: Composer) -> AsyncIterator[ComposerClient]:
 
 @asynccontextmanager
 async def running_backend(
-    composer: Composer, database_url: str, transport: Transport | None, **options: Any
-) -> AsyncIterator[Backend]:
+    composer: Composer, database_url: str, transport: Transport | None,
+    clock: Callable[[], datetime] | None = None, **options: Any,
+) -> AsyncIterator[Backend]:  # fmt: skip
+    """``options`` are BackendConfig's (quota, operator_org, ...); ``clock`` stamps the backend's events."""
     await upgrade_async(database_url, "backend")
     config = BackendConfig(
         database_url=database_url, composer_url=composer.url, client_id=BACKEND_CLIENT,
         **{"submit_poll_interval": 1.0, "submit_max_backoff": 0.5, **options},
     )  # fmt: skip
-    app = create_app(config, TokenValidator(composer.issuer_url, AUDIENCE), backend_tokens(composer), transport)
+    validator = TokenValidator(composer.issuer_url, AUDIENCE)
+    app = create_app(config, validator, backend_tokens(composer), transport, **({"clock": clock} if clock else {}))
     sock, url = reserve_socket()
     async with serving(app, sock):
         yield Backend(url, composer, database_url)

@@ -30,6 +30,10 @@ CLIENTS = {
     "backend": ("org-services", ("service",)),
     "rogue-service": ("org-services", ("service",)),
     "worker": ("org-workers", ("worker",)),
+    "audrey-audit": ("org-a", ("auditor",)),
+    "bert-audit": ("org-b", ("auditor",)),
+    # A service-wide auditor where the operator org is "org-ops".
+    "olga-operator": ("org-ops", ("auditor", "admin")),
 }
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import msgspec
 from litestar import Litestar, get
@@ -27,16 +28,19 @@ from events.consumer import ConsumerRunner
 from events.engine import create_engine
 from events.store import EventStore
 from events.transport import Transport
+from services.audit_api import AuditLog, audit_controller
 from services.backend.blueprint_api import BlueprintController
 from services.backend.blueprints import Blueprints
 from services.backend.catalog_api import CatalogController
 from services.backend.compose_api import ComposeController
+from services.backend.compose_documents import ComposeDocuments, ComposerDocuments
 from services.backend.composer_client import ComposerClient
 from services.backend.composer_events import CONSUMER_NAME, ComposerEvents
 from services.backend.composes import Composes
 from services.backend.errors import EXCEPTION_HANDLERS
 from services.backend.history import HistoryViews
 from services.backend.paths import PREFIX
+from services.backend.quotas import QuotaPolicy
 from services.backend.submitter import Composer, Submitter
 from services.identity.client import ServiceTokenSource
 from services.identity.guards import BearerAuth
@@ -57,6 +61,9 @@ class BackendConfig(msgspec.Struct, frozen=True, kw_only=True):
     consumer_group: str = "image-builder-backend"
     submit_poll_interval: float = 30.0
     submit_max_backoff: float = 30.0
+    quota: QuotaPolicy = msgspec.field(default_factory=QuotaPolicy)
+    # Auditors with role admin in this org read every org's events (services/audit_api.py).
+    operator_org: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class Backend:
     composes: Composes
     history: HistoryViews
     blueprints: Blueprints
+    documents: ComposeDocuments
+    audit: AuditLog
 
 
 @get("/health", sync_to_thread=False)
@@ -82,15 +91,25 @@ async def ready(state: State) -> dict[str, str]:
     return {"status": "ready"}
 
 
-BACKEND_ROUTES: list[ControllerRouterHandler] = [CatalogController, ComposeController, BlueprintController]
+BACKEND_ROUTES: list[ControllerRouterHandler] = [
+    CatalogController,
+    ComposeController,
+    BlueprintController,
+    audit_controller(PREFIX, lambda state: state.backend.audit),
+]
+
+
+class BackendComposer(Composer, ComposerDocuments, Protocol):
+    """What the backend asks of the composer: taking composes, and its documents of them."""
 
 
 @asynccontextmanager
 async def backend_state(
-    config: BackendConfig, store: EventStore, composer: Composer, transport: Transport | None
-) -> AsyncIterator[dict[str, Any]]:
+    config: BackendConfig, store: EventStore, composer: BackendComposer, transport: Transport | None,
+    *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
     """The backend's state for ``app.state``, with its submitter and consumer running until closed."""
-    composes = Composes(store)
+    composes = Composes(store, clock=clock, quota=config.quota)
     submitter = Submitter(
         store.engine, composes, composer, poll_interval=config.submit_poll_interval, max_backoff=config.submit_max_backoff
     )
@@ -103,7 +122,7 @@ async def backend_state(
             name=CONSUMER_NAME,
             subscriber=transport.subscriber([config.composer_topic], config.consumer_group),
             engine=store.engine,
-            handler=ComposerEvents(store, config.client_id),
+            handler=ComposerEvents(store, config.client_id, clock=clock),
             dead_letters=transport.publisher(),
         )
     await submitter.start()
@@ -112,8 +131,14 @@ async def backend_state(
         consuming = asyncio.create_task(consumer.run())
         consuming.add_done_callback(_report_stopped)
     try:
-        backend = Backend(composes=composes, history=HistoryViews(store), blueprints=Blueprints(store, composes))
-        yield {"backend": backend}
+        history = HistoryViews(store)
+        yield {
+            "backend": Backend(
+                composes=composes, history=history, documents=ComposeDocuments(history, composer),
+                blueprints=Blueprints(store, composes),
+                audit=AuditLog(store, config.operator_org),
+            )
+        }  # fmt: skip
     finally:
         await submitter.stop()
         if consumer is not None and consuming is not None:
@@ -132,10 +157,12 @@ def openapi_config() -> OpenAPIConfig:
 
 
 def create_app(
-    config: BackendConfig, validator: TokenValidator, tokens: ServiceTokenSource, transport: Transport | None = None
-) -> Litestar:
+    config: BackendConfig, validator: TokenValidator, tokens: ServiceTokenSource, transport: Transport | None = None,
+    *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Litestar:  # fmt: skip
     """``tokens`` gets the backend's client-credentials tokens for calling the composer;
-    ``transport`` delivers ``composer.events.v1`` (Kafka, or in-process when embedded)."""
+    ``transport`` delivers ``composer.events.v1`` (Kafka, or in-process when embedded);
+    ``clock`` stamps the backend's events (tests move it to pass a quota window)."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -143,7 +170,7 @@ def create_app(
         composer = ComposerClient(config.composer_url, tokens)
         try:
             store = EventStore(engine, outbox_topic=config.outbox_topic)
-            async with backend_state(config, store, composer, transport) as state:
+            async with backend_state(config, store, composer, transport, clock=clock) as state:
                 app.state.update(state)
                 yield
         finally:

@@ -115,6 +115,7 @@ async def project(connection: AsyncConnection, blueprint: Blueprint, event: Blue
         await connection.execute(
             blueprint_versions.insert().values(
                 blueprint_id=blueprint.blueprint_id, version=blueprint.latest_version,
-                body=msgspec.json.encode(latest).decode(), created_at=moment,
+                # Canonical, as the event holds it, so a replay writes the same bytes.
+                body=msgspec.json.encode(latest, order="sorted").decode(), created_at=moment,
             )
         )  # fmt: skip

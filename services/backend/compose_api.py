@@ -17,6 +17,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, Parameter
 
+from domain.compose_history import UploadReport
 from domain.composes import ComposeStatus
 from domain.validation import validate_compose_request
 from events.envelope import Actor, EventEnvelope
@@ -66,8 +67,23 @@ class ComposeController(Controller):
 
     @get("/composes/{compose_id:str}")
     async def status(self, compose_id: FromPath[str], request: Request[Principal, str, State], state: State) -> dict[str, Any]:
-        entry = await state.backend.history.compose(request.user.org_id, compose_id)
-        return {**_history_item(entry), "image_status": _image_status(entry)}
+        entry, uploads = await state.backend.history.detail(request.user.org_id, compose_id)
+        return {**_history_item(entry), "image_status": _image_status(entry, uploads)}
+
+    @get("/composes/{compose_id:str}/metadata")
+    async def metadata(self, compose_id: FromPath[str], request: Request[Principal, str, State], state: State) -> dict[str, Any]:
+        """The packages of each image, as the composer knows them."""
+        return await state.backend.documents.fetch(request.user.org_id, compose_id, "metadata")
+
+    @get("/composes/{compose_id:str}/logs")
+    async def logs(self, compose_id: FromPath[str], request: Request[Principal, str, State], state: State) -> dict[str, Any]:
+        """The build log of each of the compose's jobs, from the composer."""
+        return await state.backend.documents.fetch(request.user.org_id, compose_id, "logs")
+
+    @get("/composes/{compose_id:str}/sboms")
+    async def sboms(self, compose_id: FromPath[str], request: Request[Principal, str, State], state: State) -> dict[str, Any]:
+        """The SPDX document of each image, from the composer."""
+        return await state.backend.documents.fetch(request.user.org_id, compose_id, "sboms")
 
     @get("/composes/{compose_id:str}/events")
     async def events(self, compose_id: FromPath[str], request: Request[Principal, str, State], state: State) -> dict[str, Any]:
@@ -116,12 +132,16 @@ def _history_item(entry: HistoryEntry) -> dict[str, Any]:
     }
 
 
-def _image_status(entry: HistoryEntry) -> dict[str, Any]:
-    images = entry.request.get("image_requests") or [{}]
-    targets = images[0].get("upload_targets") or [{"type": "local"}]
+def _image_status(entry: HistoryEntry, uploads: dict[tuple[int, int], UploadReport]) -> dict[str, Any]:
+    """Upstream's shape: the first image's first upload target, with its result once the composer reported it."""
+    report = uploads.get((0, 0))
+    if report is None:
+        images = entry.request.get("image_requests") or [{}]
+        targets = images[0].get("upload_targets") or [{"type": "local"}]
+        report = UploadReport(type=targets[0]["type"], status=entry.upload_status)
     return {
         "status": entry.status.value,
-        "upload_status": {"type": targets[0]["type"], "status": entry.upload_status.value, "options": {}},
+        "upload_status": msgspec.to_builtins(report),
         "error": None if entry.error is None else msgspec.to_builtins(entry.error),
     }
 

@@ -1,4 +1,5 @@
-"""The backend's side of the composer's compose API: handing a compose over.
+"""The backend's side of the composer's compose API: handing a compose over, and
+reading the documents the composer keeps of it (logs, metadata, SBOMs).
 
 Calls carry a client-credentials token (ServiceTokenSource), the org the
 compose belongs to in ``X-Image-Builder-Org`` (the composer believes it only
@@ -38,6 +39,10 @@ class ComposerUnreachable(ComposerUnavailable):
     """No answer at all (or no token): every other call would fail the same way now."""
 
 
+class ComposerLost(LookupError):
+    """The composer no longer has this compose (deleted there)."""
+
+
 class ComposerClient:
     def __init__(self, base_url: str, tokens: ServiceTokenSource, *, timeout: float = 30.0, **http_options: Any) -> None:
         self.base_url = base_url.rstrip("/")
@@ -49,14 +54,9 @@ class ComposerClient:
         await self._http.aclose()
 
     async def submit(self, compose_id: str, org_id: str, request: dict[str, Any]) -> Accepted | Refused:
-        try:
-            response = await self._http.post(
-                f"{COMPOSE_API}/compose", json=request, headers={"Idempotency-Key": compose_id, ORG_HEADER: org_id}
-            )
-        except ServiceTokenUnavailable as error:
-            raise ComposerUnreachable(str(error)) from error
-        except (httpx2.HTTPError, OSError) as error:
-            raise ComposerUnreachable(f"{self.base_url} unreachable: {error!r}") from error
+        response = await self._call(
+            "POST", f"{COMPOSE_API}/compose", json=request, headers={"Idempotency-Key": compose_id, ORG_HEADER: org_id}
+        )
         if response.status_code == 201:
             return Accepted(response.json()["id"])
         if response.status_code in (400, 422):
@@ -66,6 +66,23 @@ class ComposerClient:
         # 401/403 mean a configuration to fix (client or trust), 5xx a composer in trouble:
         # either way the compose is still owed to the composer.
         raise ComposerUnavailable(f"{self.base_url} answered {response.status_code}: {response.text[:500]}")
+
+    async def document(self, org_id: str, composer_id: str, name: str) -> dict[str, Any]:
+        """``GET /composes/{composer_id}/{name}`` as the org's compose, e.g. ``logs``."""
+        response = await self._call("GET", f"{COMPOSE_API}/composes/{composer_id}/{name}", headers={ORG_HEADER: org_id})
+        if response.status_code == 200:
+            return response.json()
+        if response.status_code == 404:
+            raise ComposerLost(composer_id)
+        raise ComposerUnavailable(f"{self.base_url} answered {response.status_code}: {response.text[:500]}")
+
+    async def _call(self, method: str, path: str, **options: Any) -> httpx2.Response:
+        try:
+            return await self._http.request(method, path, **options)
+        except ServiceTokenUnavailable as error:
+            raise ComposerUnreachable(str(error)) from error
+        except (httpx2.HTTPError, OSError) as error:
+            raise ComposerUnreachable(f"{self.base_url} unreachable: {error!r}") from error
 
 
 def _errors(response: httpx2.Response) -> list[dict[str, Any]]:

@@ -10,6 +10,9 @@ so each composer event takes effect once however often it is delivered.
   covers a submitter that crashed before it heard the composer's answer.
 - ``ComposeStatusChanged`` of a composer compose we know: recorded in our
   compose's own stream as ComposeStatusRecorded, and the history row moves.
+- ``UploadStatusChanged`` of a composer compose we know: recorded as
+  ComposeUploadRecorded, with the upload's result (download URL, or AMI and
+  region), which ``GET /composes/{id}`` shows.
 
 Everything else on the topic (jobs, other clients' composes) is not ours.
 The composer keys messages by stream id, so one compose's events arrive in
@@ -25,7 +28,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.composes import ComposeRequested, ComposeStatusChanged
+from domain.composes import ComposeRequested, ComposeStatusChanged, UploadStatusChanged
+from domain.compose_history import HistoryEvent
 from domain.events import event_from
 from events.envelope import EventEnvelope
 from events.store import EventStore, UnitOfWork
@@ -35,6 +39,7 @@ from services.backend.tables import composes
 log = logging.getLogger(__name__)
 
 CONSUMER_NAME = "backend-compose-history"
+FOLLOWED = ("ComposeRequested", "ComposeStatusChanged", "UploadStatusChanged")
 
 
 class ComposerEvents:
@@ -47,14 +52,14 @@ class ComposerEvents:
         self.clock = clock
 
     async def __call__(self, envelope: EventEnvelope, connection: AsyncConnection) -> None:
-        if envelope.stream_type != "compose" or envelope.event_type not in ("ComposeRequested", "ComposeStatusChanged"):
+        if envelope.stream_type != "compose" or envelope.event_type not in FOLLOWED:
             return
         uow = UnitOfWork(self.store, connection)
         event = event_from(envelope.event_type, envelope.payload)
         if isinstance(event, ComposeRequested):
             await self._submitted(uow, envelope, event)
-        elif isinstance(event, ComposeStatusChanged):
-            await self._status_changed(uow, envelope, event)
+        elif isinstance(event, ComposeStatusChanged | UploadStatusChanged):
+            await self._reported(uow, envelope, event)
 
     async def _submitted(self, uow: UnitOfWork, envelope: EventEnvelope, event: ComposeRequested) -> None:
         if event.idempotency_key is None or envelope.actor.client != self.composer_client_id:
@@ -69,11 +74,16 @@ class ComposerEvents:
             log.info("compose %s accepted as composer compose %s", compose.compose_id, envelope.stream_id,
                      extra={"compose_id": compose.compose_id, "org_id": compose.org_id})  # fmt: skip
 
-    async def _status_changed(self, uow: UnitOfWork, envelope: EventEnvelope, event: ComposeStatusChanged) -> None:
+    async def _reported(
+        self, uow: UnitOfWork, envelope: EventEnvelope, event: ComposeStatusChanged | UploadStatusChanged
+    ) -> None:
         query = sa.select(composes.c.compose_id).where(composes.c.composer_id == envelope.stream_id)
         compose_id = await uow.connection.scalar(query)
         if compose_id is None:
             return
         compose = await load_compose(uow, compose_id)
-        recorded = compose.record_status(event.status, event.upload_status, event.error)
+        if isinstance(event, ComposeStatusChanged):
+            recorded: HistoryEvent = compose.record_status(event.status, event.upload_status, event.error)
+        else:
+            recorded = compose.record_upload(event.image_index, event.target_index, event.type, event.status, event.options)
         await record(uow, compose, recorded, backend_actor(compose.org_id), causation_id=str(envelope.event_id), now=self.clock())

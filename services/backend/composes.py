@@ -14,6 +14,7 @@ from typing import Any
 from domain.compose_history import Compose
 from events.envelope import Actor
 from events.store import EventStore
+from services.backend.quotas import QuotaPolicy, admit
 from services.backend.records import ComposeNotFound, backend_actor, load_compose, record
 
 
@@ -24,9 +25,11 @@ class Composes:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_requested: Callable[[], None] = lambda: None,
+        quota: QuotaPolicy | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.quota = quota or QuotaPolicy()
         # Wakes the submitter once a new compose has committed.
         self.on_requested = on_requested
 
@@ -38,7 +41,10 @@ class Composes:
         compose_id = str(uuid.uuid4())
         requested = Compose.request(compose_id, org_id, request, blueprint)
         async with self.store.unit_of_work() as uow:
-            await record(uow, Compose(), requested, actor, now=self.clock())
+            now = self.clock()
+            # Counted and recorded in one unit of work, under the org's quota lock.
+            await admit(uow.connection, self.quota, org_id, now)
+            await record(uow, Compose(), requested, actor, now=now)
             uow.after_commit(self.on_requested)
         return compose_id
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.backend.app import BackendConfig
+from services.backend.quotas import QuotaPolicy
 from services.identity.client import ServiceTokenSource
 from services.settings import SERVICE_TOPICS, Settings
 
@@ -27,6 +28,14 @@ def backend_config(settings: Settings) -> BackendConfig:
         client_id=settings.backend_client_id,
         outbox_topic=SERVICE_TOPICS["backend"],
         composer_topic=SERVICE_TOPICS["composer"],
+        quota=quota_policy(settings),
+        operator_org=settings.operator_org,
+    )
+
+
+def quota_policy(settings: Settings) -> QuotaPolicy:
+    return QuotaPolicy(
+        composes=settings.quota_composes, window_seconds=settings.quota_window_seconds, overrides=settings.quota_overrides
     )
 
 

@@ -17,7 +17,10 @@ from domain.compose_history import ComposeRuleBroken
 from domain.field_errors import ValidationFailed
 from services.backend.blueprint_records import BlueprintNameTaken, BlueprintNotFound
 from services.backend.catalog_api import UnknownDistribution
+from services.backend.compose_documents import NotAtComposer
+from services.backend.composer_client import ComposerUnavailable, ComposerUnreachable
 from services.backend.history import BadCursor
+from services.backend.quotas import QuotaExceeded
 from services.backend.records import ComposeNotFound
 from services.identity.guards import IDENTITY_EXCEPTION_HANDLERS, error_response
 
@@ -44,6 +47,21 @@ def _bad_cursor(_: Request[Any, Any, Any], error: BadCursor) -> Response:
 
 def _conflict(_: Request[Any, Any, Any], error: ComposeRuleBroken | BlueprintRuleBroken) -> Response:
     return error_response(409, str(error))
+
+
+def _not_at_composer(_: Request[Any, Any, Any], error: NotAtComposer) -> Response:
+    return error_response(409, str(error), {"compose_id": error.compose_id, "submission": error.submission.value})
+
+
+def _composer_unavailable(_: Request[Any, Any, Any], error: ComposerUnavailable) -> Response:
+    # Unreachable: 503, try again later; any other failure of the composer: 502.
+    status = 503 if isinstance(error, ComposerUnreachable) else 502
+    return error_response(status, f"the composer could not answer: {error}", headers={"Retry-After": "30"})
+
+
+def _over_quota(_: Request[Any, Any, Any], error: QuotaExceeded) -> Response:
+    headers = None if error.frees_at is None else {"Retry-After": str(error.retry_after_seconds())}
+    return error_response(403, str(error), error.details(), headers=headers)
 
 
 def _blueprint_not_found(_: Request[Any, Any, Any], error: BlueprintNotFound | UnknownVersion) -> Response:
@@ -77,5 +95,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     BlueprintNameTaken: _name_taken,
     BlueprintRuleBroken: _conflict,
     NotInToml: _not_in_toml,
+    NotAtComposer: _not_at_composer,
+    ComposerUnavailable: _composer_unavailable,
+    QuotaExceeded: _over_quota,
     HTTPException: _http,
 }

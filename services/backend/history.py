@@ -17,8 +17,9 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.compose_history import Submission
+from domain.compose_history import Compose, HistoryEvent, Submission, UploadReport
 from domain.composes import ComposeStatus, UploadStatus
+from domain.events import event_from
 from domain.jobs import JobError
 from events.engine import reading
 from events.envelope import EventEnvelope, as_utc
@@ -96,6 +97,17 @@ class HistoryViews:
         if row is None:
             raise ComposeNotFound(compose_id)
         return _entry(row)
+
+    async def detail(self, org_id: str, compose_id: str) -> tuple[HistoryEntry, dict[tuple[int, int], UploadReport]]:
+        """The compose's history entry, and each upload target's latest report keyed
+        (image index, target index).
+
+        The reports are read from the compose's own stream (a handful of events)
+        rather than from a column of the history row, so they need no schema change.
+        """
+        entry = await self.compose(org_id, compose_id)
+        history = await self.store.read_stream(compose_stream(compose_id))
+        return entry, Compose.replay(event_from(e.event_type, e.payload, HistoryEvent) for e in history).uploads
 
     async def timeline(self, org_id: str, compose_id: str) -> list[EventEnvelope]:
         """The compose's own events, oldest first."""

@@ -8,6 +8,7 @@ history row from the aggregate's new state, all in one unit of work.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -65,33 +66,45 @@ async def record(
             )
         ],
     )  # fmt: skip
-    state = {
+    if isinstance(event, ComposeRequested):
+        await uow.connection.execute(composes.insert().values(**history_row(compose, created_at=moment, updated_at=moment)))
+        await uow.connection.execute(compose_images.insert(), image_rows(compose))
+    else:
+        update = composes.update().where(composes.c.compose_id == compose.compose_id)
+        await uow.connection.execute(update.values(**history_state(compose, updated_at=moment)))
+
+
+def history_state(compose: Compose, *, updated_at: datetime) -> dict[str, Any]:
+    """The history row's columns that follow the compose's events."""
+    return {
         "submission": compose.submission.value,
         "composer_id": compose.composer_id,
         "status": compose.status.value,
         "upload_status": compose.upload_status.value,
-        "error": None if compose.error is None else msgspec.json.encode(compose.error).decode(),
+        "error": None if compose.error is None else msgspec.json.encode(compose.error, order="sorted").decode(),
         "deleted": compose.deleted,
         "version": compose.version,
-        "updated_at": moment,
+        "updated_at": updated_at,
     }
-    if isinstance(event, ComposeRequested):
-        request = compose.compose_request
-        await uow.connection.execute(
-            composes.insert().values(
-                compose_id=compose.compose_id, org_id=compose.org_id, image_name=request.get("image_name"),
-                distribution=request["distribution"], request=msgspec.json.encode(request).decode(),
-                blueprint_id=compose.blueprint_id, blueprint_version=compose.blueprint_version,
-                created_at=moment, **state,
-            )
-        )  # fmt: skip
-        await uow.connection.execute(
-            compose_images.insert(),
-            [
-                {"compose_id": compose.compose_id, "image_index": index, "image_type": image["image_type"],
-                 "architecture": image["architecture"]}
-                for index, image in enumerate(request["image_requests"])
-            ],
-        )  # fmt: skip
-    else:
-        await uow.connection.execute(composes.update().where(composes.c.compose_id == compose.compose_id).values(**state))
+
+
+def history_row(compose: Compose, *, created_at: datetime, updated_at: datetime) -> dict[str, Any]:
+    """The whole history row: created when the compose was requested (its first event's time).
+
+    Request and error are stored as canonical JSON, as events hold them, so a replay writes the same bytes.
+    """
+    request = compose.compose_request
+    return {
+        "compose_id": compose.compose_id, "org_id": compose.org_id, "image_name": request.get("image_name"),
+        "distribution": request["distribution"], "request": msgspec.json.encode(request, order="sorted").decode(),
+        "blueprint_id": compose.blueprint_id, "blueprint_version": compose.blueprint_version,
+        "created_at": created_at, **history_state(compose, updated_at=updated_at),
+    }  # fmt: skip
+
+
+def image_rows(compose: Compose) -> list[dict[str, Any]]:
+    return [
+        {"compose_id": compose.compose_id, "image_index": index, "image_type": image["image_type"],
+         "architecture": image["architecture"]}
+        for index, image in enumerate(compose.compose_request["image_requests"])
+    ]  # fmt: skip

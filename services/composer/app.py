@@ -21,6 +21,7 @@ from litestar.types import ControllerRouterHandler
 
 from events.engine import create_engine
 from events.store import EventStore
+from services.audit_api import AuditLog, audit_controller
 from services.composer import compose_api, worker_api
 from services.composer.artifacts import ArtifactStore
 from services.composer.background import QueueBackground
@@ -44,6 +45,8 @@ class ComposerConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: int = 3
     sweep_interval: float = 5.0
     outbox_topic: str = "composer.events.v1"
+    # Auditors with role admin in this org read every org's events (services/audit_api.py).
+    operator_org: str | None = None
 
 
 @get("/health", sync_to_thread=False)
@@ -62,7 +65,11 @@ async def metrics(state: State) -> Response[bytes]:
     return Response(await state.metrics.render(state.queue.store.engine), media_type="text/plain; version=0.0.4")
 
 
-COMPOSER_ROUTES: list[ControllerRouterHandler] = [compose_api.ComposeController, worker_api.WorkerController]
+COMPOSER_ROUTES: list[ControllerRouterHandler] = [
+    compose_api.ComposeController,
+    worker_api.WorkerController,
+    audit_controller(compose_api.PREFIX, lambda state: state.audit),
+]
 
 
 @asynccontextmanager
@@ -80,7 +87,7 @@ async def composer_state(config: ComposerConfig, store: EventStore) -> AsyncIter
         yield {
             "queue": queue, "views": ComposeViews(store.engine), "fleet": Fleet(store.engine, queue.clock),
             "artifacts": ArtifactStore(config.artifact_dir), "trusted_clients": config.trusted_clients,
-            "metrics": composer_metrics,
+            "metrics": composer_metrics, "audit": AuditLog(store, config.operator_org),
         }  # fmt: skip
     finally:
         await background.stop()

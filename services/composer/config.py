@@ -16,6 +16,7 @@ def composer_config(settings: Settings) -> ComposerConfig:
         lease_seconds=settings.composer_lease_seconds,
         max_attempts=settings.composer_max_attempts,
         outbox_topic=SERVICE_TOPICS["composer"],
+        operator_org=settings.operator_org,
     )
 
 

@@ -13,7 +13,14 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from domain.composes import ComposeRequested, ComposeStatusChanged, JobView, derive_status
+from domain.composes import (
+    ComposeRequested,
+    ComposeStatusChanged,
+    JobView,
+    UploadStatusChanged,
+    derive_status,
+    upload_status_of,
+)
 from domain.events import DomainEvent, event_from
 from domain.jobs import Job, JobClaimed, JobError, JobStatus, JobType
 from events.envelope import Actor, NewEvent, Stream
@@ -58,6 +65,7 @@ async def load_job(uow: UnitOfWork, job_id: str) -> Job:
 
 async def record_job(uow: UnitOfWork, job: Job, event: DomainEvent, actor: Actor, now: datetime) -> None:
     version = job.version
+    upload_before = upload_status_of(job.status)
     job.apply(event)
     await append(uow, job_stream(job.job_id), version, event, actor, job.compose_id)
     values = {
@@ -89,10 +97,37 @@ async def record_job(uow: UnitOfWork, job: Job, event: DomainEvent, actor: Actor
                 **values,
             )
         )
+    if job.job_type is JobType.UPLOAD and upload_status_of(job.status) is not upload_before:
+        await record_upload(uow, job)
 
 
-async def compose_version(uow: UnitOfWork, compose_id: str) -> int:
-    version = await uow.connection.scalar(sa.select(composes.c.version).where(composes.c.compose_id == compose_id))
+def upload_options(target: dict[str, Any], result: dict[str, Any] | None) -> dict[str, Any]:
+    """What a user reads of one upload: the target's options, and the upload's result over them."""
+    options = dict(target.get("upload_options") or {})
+    options.update((result or {}).get("options", {}))
+    return options
+
+
+async def record_upload(uow: UnitOfWork, job: Job) -> None:
+    """Record in the compose's stream that one of its uploads moved, with the upload's result.
+
+    The compose's stream is keyed like its status changes, so a consumer
+    learns a target's URL or AMI no later than the success it belongs to.
+    """
+    target = job.args.get("target", {})
+    changed = UploadStatusChanged(
+        job_id=job.job_id, image_index=int(job.args.get("image_index", 0)),
+        target_index=int(job.args.get("target_index", 0)), type=target.get("type", "local"),
+        status=upload_status_of(job.status), options=upload_options(target, job.result),
+    )  # fmt: skip
+    # Locked: two uploads of one compose concluding at once append one after the other.
+    version = await compose_version(uow, job.compose_id, lock=True)
+    await record_compose(uow, job.compose_id, version, changed, composer_actor(job.channel))
+
+
+async def compose_version(uow: UnitOfWork, compose_id: str, *, lock: bool = False) -> int:
+    query = sa.select(composes.c.version).where(composes.c.compose_id == compose_id)
+    version = await uow.connection.scalar(query.with_for_update() if lock else query)
     if version is None:
         raise LookupError(f"no compose {compose_id}")
     return version
@@ -118,8 +153,8 @@ async def refresh_compose(uow: UnitOfWork, compose_id: str) -> None:
     # conclusion and the compose would stay "building" for ever.
     current = (
         await uow.connection.execute(
-            sa.select(composes.c.status, composes.c.upload_status, composes.c.error, composes.c.jobs_done,
-                      composes.c.jobs_total, composes.c.version)
+            sa.select(composes.c.org_id, composes.c.status, composes.c.upload_status, composes.c.error,
+                      composes.c.jobs_done, composes.c.jobs_total, composes.c.version)
             .where(composes.c.compose_id == compose_id)
             .with_for_update()
         )
@@ -146,7 +181,9 @@ async def refresh_compose(uow: UnitOfWork, compose_id: str) -> None:
             await uow.connection.execute(composes.update().where(composes.c.compose_id == compose_id).values(**progress))
         return
     changed = ComposeStatusChanged(status=derived.status, error=derived.error, upload_status=derived.upload_status)
-    await record_compose(uow, compose_id, current.version, changed, composer_actor("system"), status=derived.status.value, **progress)
+    # Under the compose's org, so the org's auditors find it in the composer's event log.
+    actor = composer_actor(current.org_id)
+    await record_compose(uow, compose_id, current.version, changed, actor, status=derived.status.value, **progress)
 
 
 def worker_actor(worker_id: str, channel: str) -> Actor:

@@ -7,18 +7,10 @@ from typing import Any
 
 import msgspec
 
-from domain.composes import JobView, derive_status
+from domain.composes import JobView, derive_status, upload_status_of
 from domain.jobs import JobStatus, JobType
+from services.composer.records import upload_options
 from services.composer.views import ComposeViews, JobRow
-
-# An upload job's state in the words of upstream's ``upload_status.status``.
-UPLOAD_WORDS = {
-    JobStatus.PENDING: "pending",
-    JobStatus.RUNNING: "running",
-    JobStatus.SUCCESS: "success",
-    JobStatus.FAILURE: "failure",
-    JobStatus.CANCELED: "failure",
-}
 
 
 async def compose_status(views: ComposeViews, org_id: str, compose_id: str, prefix: str) -> dict[str, Any]:
@@ -57,9 +49,8 @@ def _image_status(jobs: list[JobRow]) -> dict[str, Any]:
 
 def _upload_status(job: JobRow) -> dict[str, Any]:
     target = job.args.get("target", {})
-    options = dict(target.get("upload_options") or {})
-    options.update((job.result or {}).get("options", {}))
-    return {"type": target.get("type", "local"), "status": UPLOAD_WORDS[job.status], "options": options}
+    return {"type": target.get("type", "local"), "status": upload_status_of(job.status).value,
+            "options": upload_options(target, job.result)}  # fmt: skip
 
 
 def _error(error: Any) -> dict[str, Any] | None:

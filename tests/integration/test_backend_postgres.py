@@ -7,6 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from tests.contracts.backend_api import BackendContract
+from tests.contracts.backend_audit import BackendAuditContract
+from tests.contracts.backend_documents import BackendDocumentsContract
+from tests.contracts.backend_quotas import BackendQuotaContract
+from tests.contracts.backend_replay import BackendReplayContract
 
 pytestmark = pytest.mark.integration
 
@@ -22,4 +26,20 @@ def backend_database_url(postgres_url_factory: Callable[..., str]) -> str:
 
 
 class TestBackendOnPostgreSQL(BackendContract):
+    pass
+
+
+class TestBackendDocumentsOnPostgreSQL(BackendDocumentsContract):
+    pass
+
+
+class TestBackendQuotasOnPostgreSQL(BackendQuotaContract):
+    pass
+
+
+class TestBackendAuditOnPostgreSQL(BackendAuditContract):
+    pass
+
+
+class TestBackendReplayOnPostgreSQL(BackendReplayContract):
     pass

@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.contracts.backend_api import BackendContract
+from tests.contracts.backend_audit import BackendAuditContract
+from tests.contracts.backend_documents import BackendDocumentsContract
+from tests.contracts.backend_quotas import BackendQuotaContract
+from tests.contracts.backend_replay import BackendReplayContract
 
 
 @pytest.fixture
@@ -20,4 +24,20 @@ def backend_database_url(tmp_path: Path) -> str:
 
 
 class TestBackendOnSQLite(BackendContract):
+    pass
+
+
+class TestBackendDocumentsOnSQLite(BackendDocumentsContract):
+    pass
+
+
+class TestBackendQuotasOnSQLite(BackendQuotaContract):
+    pass
+
+
+class TestBackendAuditOnSQLite(BackendAuditContract):
+    pass
+
+
+class TestBackendReplayOnSQLite(BackendReplayContract):
     pass

@@ -9,7 +9,7 @@ from domain import composes as composer
 from domain.compose_history import Compose, ComposeRuleBroken, HistoryEvent, Submission
 from domain.composes import ComposeStatus, UploadStatus
 from domain.events import DomainEvent, event_from
-from domain.jobs import JobError
+from domain.jobs import JobError, JobStatus
 
 REQUEST = {"distribution": "debian-12", "image_requests": [{"architecture": "x86_64", "image_type": "tar"}]}
 
@@ -64,6 +64,27 @@ def test_statuses_are_recorded_only_for_a_compose_the_composer_took() -> None:
 
     # An event without an upload status (an older composer) keeps the last one known.
     assert (compose.status, compose.upload_status, compose.error) == (ComposeStatus.FAILURE, UploadStatus.RUNNING, failed)
+
+
+def test_each_upload_target_keeps_its_latest_report_in_target_order() -> None:
+    with pytest.raises(ComposeRuleBroken):
+        requested().record_upload(0, 0, "aws", UploadStatus.RUNNING, {})
+
+    compose = accepted()
+    compose.apply(compose.record_upload(0, 1, "local", UploadStatus.RUNNING, {}))
+    compose.apply(compose.record_upload(0, 0, "aws", UploadStatus.RUNNING, {"region": "eu-central-1"}))
+    compose.apply(compose.record_upload(0, 0, "aws", UploadStatus.SUCCESS, {"region": "eu-central-1", "ami": "ami-1"}))
+
+    first, second = compose.upload_reports()
+    assert (first.type, first.status, first.options) == ("aws", UploadStatus.SUCCESS, {"region": "eu-central-1", "ami": "ami-1"})
+    assert (second.type, second.status) == ("local", UploadStatus.RUNNING)
+
+
+def test_an_upload_job_state_reads_as_upstreams_upload_status() -> None:
+    words = {status: composer.upload_status_of(status).value for status in JobStatus}
+
+    assert words == {"pending": "pending", "running": "running", "success": "success", "failure": "failure",
+                     "canceled": "failure"}  # fmt: skip
 
 
 def test_a_compose_is_deleted_once() -> None:
