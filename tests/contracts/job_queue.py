@@ -101,6 +101,21 @@ class JobQueueContract:
         ]  # fmt: skip
         assert statuses == [ComposeStatus.BUILDING, ComposeStatus.UPLOADING, ComposeStatus.SUCCESS]
 
+    async def test_each_upload_records_its_state_and_result_in_the_compose_stream_before_the_success(
+        self, queue: JobQueue, store: EventStore
+    ) -> None:
+        compose_id = await self.submit(queue)
+        for job_type in ALL_TYPES:
+            claim = await queue.claim("worker", [job_type])
+            assert claim is not None
+            await queue.finish(claim.token, {"options": {"url": "/artifacts/image.tar"}} if job_type is JobType.UPLOAD else {})
+
+        stream = await store.read_stream(compose_stream(compose_id))
+        uploads = [(e.payload["status"], e.payload["options"]) for e in stream if e.event_type == "UploadStatusChanged"]
+        assert uploads == [("running", {}), ("success", {"url": "/artifacts/image.tar"})]
+        assert [e.event_type for e in stream][-2:] == ["UploadStatusChanged", "ComposeStatusChanged"]
+        assert {e.actor.org_id for e in stream} == {stream[0].payload["org_id"]}
+
     async def test_every_job_change_is_an_event_on_the_jobs_stream(self, queue: JobQueue, store: EventStore) -> None:
         await self.submit(queue)
         claim = await queue.claim("worker-1", ALL_TYPES)

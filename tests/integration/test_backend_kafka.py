@@ -89,10 +89,11 @@ async def test_a_backend_process_follows_the_composers_events_through_kafka(
             on_composer = (await alice.get(f"{COMPOSE}/composes")).json()["items"]
 
     assert "no mirror" in json.dumps(compose["image_status"]["error"])
+    # The failed depsolve fails the upload behind it too, and the composer says so before the compose's failure.
     assert [event["type"] for event in timeline] == [
-        "ComposeRequested", "ComposeSubmitted", "ComposeStatusRecorded", "ComposeStatusRecorded",
+        "ComposeRequested", "ComposeSubmitted", "ComposeStatusRecorded", "ComposeUploadRecorded", "ComposeStatusRecorded",
     ]  # fmt: skip
-    assert [event["payload"]["status"] for event in timeline[2:]] == ["building", "failure"]
+    assert [event["payload"]["status"] for event in timeline[2:]] == ["building", "failure", "failure"]
     assert [item["id"] for item in on_composer] == [timeline[1]["payload"]["composer_id"]]
     assert "Traceback" not in stderr, stderr[-3000:]
 
