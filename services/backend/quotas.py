@@ -43,7 +43,7 @@ class QuotaPolicy(msgspec.Struct, frozen=True, kw_only=True):
     overrides: dict[str, int | None] = msgspec.field(default_factory=dict)
 
     def limit_for(self, org_id: str) -> int | None:
-        return self.overrides[org_id] if org_id in self.overrides else self.composes
+        return self.overrides.get(org_id, self.composes)
 
 
 class QuotaExceeded(Exception):

@@ -28,7 +28,7 @@ SQLite's single write lock does the same.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import sqlalchemy as sa
@@ -93,7 +93,7 @@ async def _rebuild_blueprints(conn: AsyncConnection, store: EventStore, batch_si
     async for row in (await conn.stream(query)).mappings():
         envelope = envelope_from_row(row, store.upcasters)
         blueprint = found.setdefault(envelope.stream_id, Blueprint())
-        event = event_from(envelope.event_type, envelope.payload, BlueprintEvent)
+        event = cast(BlueprintEvent, event_from(envelope.event_type, envelope.payload, BlueprintEvent))
         blueprint.apply(event)
         await project(conn, blueprint, event, envelope.occurred_at)
         seen += 1
