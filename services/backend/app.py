@@ -31,6 +31,8 @@ from events.transport import Transport
 from services.audit_api import AuditLog, audit_controller
 from services.backend.blueprint_api import BlueprintController
 from services.backend.blueprints import Blueprints
+from services.backend.build_api import BuildController
+from services.backend.build_reads import BuildReads, ComposerBuilds
 from services.backend.catalog_api import CatalogController
 from services.backend.compose_api import ComposeController
 from services.backend.compose_documents import ComposeDocuments, ComposerDocuments
@@ -75,6 +77,8 @@ class Backend:
     blueprints: Blueprints
     documents: ComposeDocuments
     audit: AuditLog
+    # A build's progress and its images, read from the composer.
+    builds: BuildReads
 
 
 @get("/health", sync_to_thread=False)
@@ -94,13 +98,14 @@ async def ready(state: State) -> dict[str, str]:
 BACKEND_ROUTES: list[ControllerRouterHandler] = [
     CatalogController,
     ComposeController,
+    BuildController,
     BlueprintController,
     audit_controller(PREFIX, lambda state: state.backend.audit),
 ]
 
 
-class BackendComposer(Composer, ComposerDocuments, Protocol):
-    """What the backend asks of the composer: taking composes, and its documents of them."""
+class BackendComposer(Composer, ComposerDocuments, ComposerBuilds, Protocol):
+    """What the backend asks of the composer: taking composes, its documents of them, their builds."""
 
 
 @asynccontextmanager
@@ -137,6 +142,7 @@ async def backend_state(
                 composes=composes, history=history, documents=ComposeDocuments(history, composer),
                 blueprints=Blueprints(store, composes),
                 audit=AuditLog(store, config.operator_org),
+                builds=BuildReads(history, composer),
             )
         }  # fmt: skip
     finally:

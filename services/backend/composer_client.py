@@ -1,5 +1,6 @@
 """The backend's side of the composer's compose API: handing a compose over, and
-reading the documents the composer keeps of it (logs, metadata, SBOMs).
+reading what the composer keeps of it (logs, metadata, SBOMs, a build's progress,
+the images it built).
 
 Calls carry a client-credentials token (ServiceTokenSource), the org the
 compose belongs to in ``X-Image-Builder-Org`` (the composer believes it only
@@ -9,6 +10,8 @@ from its trusted service clients), and the backend's compose id as the
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx2
@@ -75,6 +78,32 @@ class ComposerClient:
         if response.status_code == 404:
             raise ComposerLost(composer_id)
         raise ComposerUnavailable(f"{self.base_url} answered {response.status_code}: {response.text[:500]}")
+
+    async def status_document(self, org_id: str, composer_id: str) -> dict[str, Any]:
+        """The composer's status document of the compose, for what only it knows (a build's progress)."""
+        response = await self._call("GET", f"{COMPOSE_API}/composes/{composer_id}", headers={ORG_HEADER: org_id})
+        if response.status_code == 200:
+            return response.json()
+        if response.status_code == 404:
+            raise ComposerLost(composer_id)
+        raise ComposerUnavailable(f"{self.base_url} answered {response.status_code}: {response.text[:500]}")
+
+    @asynccontextmanager
+    async def artifact(self, org_id: str, composer_id: str, name: str) -> AsyncIterator[httpx2.Response]:
+        """An image the composer keeps, as an open streamed response (200) while the block runs."""
+        path = f"{COMPOSE_API}/composes/{composer_id}/artifacts/{name}"
+        try:
+            async with self._http.stream("GET", path, headers={ORG_HEADER: org_id}) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    if response.status_code == 404:
+                        raise ComposerLost(composer_id)
+                    raise ComposerUnavailable(f"{self.base_url} answered {response.status_code}: {response.text[:500]}")
+                yield response
+        except ServiceTokenUnavailable as error:
+            raise ComposerUnreachable(str(error)) from error
+        except (httpx2.HTTPError, OSError) as error:
+            raise ComposerUnreachable(f"{self.base_url} unreachable: {error!r}") from error
 
     async def _call(self, method: str, path: str, **options: Any) -> httpx2.Response:
         try:

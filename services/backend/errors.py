@@ -16,6 +16,7 @@ from domain.blueprints import BlueprintRuleBroken, UnknownVersion
 from domain.compose_history import ComposeRuleBroken
 from domain.field_errors import ValidationFailed
 from services.backend.blueprint_records import BlueprintNameTaken, BlueprintNotFound
+from services.backend.build_reads import ArtifactNotFound
 from services.backend.catalog_api import UnknownDistribution
 from services.backend.compose_documents import NotAtComposer
 from services.backend.composer_client import ComposerUnavailable, ComposerUnreachable
@@ -35,6 +36,10 @@ def _validation_failed(_: Request[Any, Any, Any], failed: ValidationFailed) -> R
 
 def _not_found(_: Request[Any, Any, Any], error: ComposeNotFound) -> Response:
     return error_response(404, str(error), {"compose_id": error.compose_id})
+
+
+def _no_artifact(_: Request[Any, Any, Any], error: ArtifactNotFound) -> Response:
+    return error_response(404, str(error), {"compose_id": error.compose_id, "name": error.name})
 
 
 def _unknown_distribution(_: Request[Any, Any, Any], error: UnknownDistribution) -> Response:
@@ -87,6 +92,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     **IDENTITY_EXCEPTION_HANDLERS,
     ValidationFailed: _validation_failed,
     ComposeNotFound: _not_found,
+    ArtifactNotFound: _no_artifact,
     UnknownDistribution: _unknown_distribution,
     BadCursor: _bad_cursor,
     ComposeRuleBroken: _conflict,
