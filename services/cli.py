@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from events.migrations import SERVICES, upgrade
+from services.client.commands import add_client_commands
 from services.logs import configure_logging
 from services.settings import Settings, load_settings
 from services.stores import open_store
@@ -60,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, help="port to listen on (default 8080)")
     up.add_argument("--data-dir", help="where the embedded databases live (default ./.data)")
     up.set_defaults(run=_up)
+
+    add_client_commands(commands)
     return parser
 
 
