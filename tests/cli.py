@@ -10,13 +10,15 @@ from pathlib import Path
 IMAGE_BUILDER = Path(sys.executable).with_name("image-builder")
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(IMAGE_BUILDER), *args],
         env={**os.environ, **(env or {})},
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )

@@ -1,31 +1,36 @@
-"""The quick start's promise: `image-builder up` builds a real image through its HTTP API."""
+"""The quick start's promise: `image-builder up` builds a real image for the
+service account it prints, here driven by the command-line client as a user
+would: a TOML blueprint pushed and composed, watched to success, downloaded.
+"""
 
 from __future__ import annotations
 
-import io
+import json
 import os
 import tarfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_embedded_up import _call, _service_account, _token, start_up, stop
+from tests.cli import run_cli
+from tests.e2e.test_embedded_up import _service_account, start_up, stop
 from tests.servers._util import free_port
 
 pytestmark = pytest.mark.e2e
 
-COMPOSE = "/api/image-builder-composer/v2"
+BLUEPRINT = """\
+name = "built-by-up"
+distro = "debian-12"
+
+[[packages]]
+name = "curl"
+
+[customizations]
+hostname = "built-by-up"
+"""
 
 
-def _download(base: str, path: str, token: str) -> bytes:
-    request = urllib.request.Request(f"{base}{path}", headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return response.read()
-
-
-def test_up_builds_a_tar_image_for_a_service_account(tmp_path: Path) -> None:
+def test_up_builds_a_tar_image_for_a_service_account_with_the_cli(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     # Reuse the build tests' package cache when one is kept (CI sets none: a cold build).
     shared_cache = os.environ.get("IMAGE_BUILDER_TEST_CACHE")
@@ -33,31 +38,26 @@ def test_up_builds_a_tar_image_for_a_service_account(tmp_path: Path) -> None:
         os.environ["IMAGE_BUILDER_WORKER_CACHE_DIR"] = shared_cache
     base, process, banner = start_up(free_port(), data_dir)
     try:
-        token = _token(base, *_service_account(banner))
-        request = {
-            "distribution": "debian-12",
-            "image_requests": [{"architecture": "x86_64", "image_type": "tar"}],
-            "customizations": {"packages": ["curl"], "hostname": "built-by-up"},
-        }
-        created, body = _call(base, f"{COMPOSE}/compose", token, request)
-        assert created == 201, body
-        compose_id = body["id"]
+        client_id, secret = _service_account(banner)
+        env = {"IMAGE_BUILDER_SERVER": base, "IMAGE_BUILDER_CLIENT_ID": client_id, "IMAGE_BUILDER_CLIENT_SECRET": secret}
+        blueprint = tmp_path / "built-by-up.toml"
+        blueprint.write_text(BLUEPRINT)
 
-        deadline, status = time.monotonic() + 900, {}
-        while time.monotonic() < deadline:
-            _, status = _call(base, f"{COMPOSE}/composes/{compose_id}", token)
-            if status["status"] in ("success", "failure"):
-                break
-            time.sleep(2)
-        assert status.get("status") == "success", status
+        created = run_cli("compose", "create", "--blueprint", str(blueprint), "--type", "tar", "--json", env=env)
+        assert created.returncode == 0, created.stderr
+        compose_id = json.loads(created.stdout)["id"]
+        watched = run_cli("compose", "status", compose_id, "--watch", env=env, timeout=900)
+        assert watched.returncode == 0, watched.stdout + watched.stderr
+        assert "building: stage" in watched.stderr and "succeeded" in watched.stdout
+        downloaded = run_cli("compose", "download", compose_id, "-o", str(tmp_path / "image.tar"), env=env)
+        assert downloaded.returncode == 0, downloaded.stderr
 
-        _, metadata = _call(base, f"{COMPOSE}/composes/{compose_id}/metadata", token)
-        assert "curl" in {package["name"] for package in metadata["packages"][0]}
-        url = status["image_status"]["upload_status"]["options"]["url"]
-        image = _download(base, url, token)
-        with tarfile.open(fileobj=io.BytesIO(image)) as tree:
+        with tarfile.open(tmp_path / "image.tar") as tree:
             hostname = tree.extractfile("./etc/hostname")
             assert hostname is not None and hostname.read().decode().strip() == "built-by-up"
+            assert "./usr/bin/curl" in tree.getnames()
+        listed = run_cli("compose", "list", "--json", env=env)
+        assert json.loads(listed.stdout)["data"][0]["status"] == "success"
     finally:
         stop(process)
         os.environ.pop("IMAGE_BUILDER_WORKER_CACHE_DIR", None)
