@@ -41,9 +41,11 @@ from services.backend.composer_events import CONSUMER_NAME, ComposerEvents
 from services.backend.composes import Composes
 from services.backend.errors import EXCEPTION_HANDLERS
 from services.backend.history import HistoryViews
+from services.backend.history_updates import HistoryUpdates
 from services.backend.paths import PREFIX
 from services.backend.quotas import QuotaPolicy
 from services.backend.submitter import Composer, Submitter
+from services.backend.updates_api import HistoryUpdatesController
 from services.identity.client import ServiceTokenSource
 from services.identity.guards import BearerAuth
 from services.identity.tokens import TokenValidator
@@ -77,6 +79,8 @@ class Backend:
     blueprints: Blueprints
     documents: ComposeDocuments
     audit: AuditLog
+    # Live changes of the history, for GET /composes/updates.
+    updates: HistoryUpdates
     # A build's progress and its images, read from the composer.
     builds: BuildReads
 
@@ -99,6 +103,7 @@ BACKEND_ROUTES: list[ControllerRouterHandler] = [
     CatalogController,
     ComposeController,
     BuildController,
+    HistoryUpdatesController,
     BlueprintController,
     audit_controller(PREFIX, lambda state: state.backend.audit),
 ]
@@ -130,6 +135,8 @@ async def backend_state(
             handler=ComposerEvents(store, config.client_id, clock=clock),
             dead_letters=transport.publisher(),
         )
+    updates = HistoryUpdates(store)
+    await updates.start()
     await submitter.start()
     consuming = None
     if consumer is not None:
@@ -141,11 +148,12 @@ async def backend_state(
             "backend": Backend(
                 composes=composes, history=history, documents=ComposeDocuments(history, composer),
                 blueprints=Blueprints(store, composes),
-                audit=AuditLog(store, config.operator_org),
+                audit=AuditLog(store, config.operator_org), updates=updates,
                 builds=BuildReads(history, composer),
             )
         }  # fmt: skip
     finally:
+        await updates.stop()
         await submitter.stop()
         if consumer is not None and consuming is not None:
             consumer.request_stop()
