@@ -11,6 +11,7 @@ COPY domain domain
 COPY events events
 COPY services services
 COPY workers workers
+COPY aptcache aptcache
 COPY alembic alembic
 RUN pip install --no-cache-dir -e .
 ENTRYPOINT ["image-builder"]

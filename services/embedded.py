@@ -96,6 +96,8 @@ def _backend_config(settings: Settings, identity: EmbeddedIdentity) -> BackendCo
         database_url=settings.backend_database_url, composer_url=f"http://{settings.host}:{settings.port}",
         client_id=identity.secrets.backend_client_id, outbox_topic=SERVICE_TOPICS["backend"],
         composer_topic=SERVICE_TOPICS["composer"], quota=quota_policy(settings), operator_org=settings.operator_org,
+        # The worker's cache (unless set apart): a package search reads the lists its builds read.
+        package_cache_dir=settings.backend_package_cache_dir,
     )  # fmt: skip
 
 

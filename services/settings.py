@@ -40,6 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     backend_client_id: str | None = None
     backend_client_secret: str | None = None
     backend_token_url: str | None = None
+    # GET /packages' apt lists; by default the worker's cache, so one machine keeps one copy.
+    backend_package_cache_dir: Path = Path(".cache/worker")
     # Composes an org may request per window (None: no limit), and orgs with limits of their own.
     quota_composes: int | None = None
     quota_window_seconds: float = 24 * 3600.0
@@ -106,6 +108,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         backend_client_id=env.get("IMAGE_BUILDER_BACKEND_CLIENT_ID") or None,
         backend_client_secret=env.get("IMAGE_BUILDER_BACKEND_CLIENT_SECRET") or None,
         backend_token_url=env.get("IMAGE_BUILDER_BACKEND_TOKEN_URL") or None,
+        backend_package_cache_dir=Path(
+            env.get("IMAGE_BUILDER_BACKEND_PACKAGE_CACHE_DIR") or env.get("IMAGE_BUILDER_WORKER_CACHE_DIR") or data_dir / "worker-cache"
+        ),
         quota_composes=_quota("IMAGE_BUILDER_QUOTA_COMPOSES", env.get("IMAGE_BUILDER_QUOTA_COMPOSES", "")),
         quota_window_seconds=_window(env.get("IMAGE_BUILDER_QUOTA_WINDOW_SECONDS", str(24 * 3600))),
         quota_overrides=_quota_overrides(env.get("IMAGE_BUILDER_QUOTA_OVERRIDES", "")),

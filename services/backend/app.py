@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -42,6 +43,7 @@ from services.backend.composes import Composes
 from services.backend.errors import EXCEPTION_HANDLERS
 from services.backend.history import HistoryViews
 from services.backend.history_updates import HistoryUpdates
+from services.backend.packages import PackageSearch
 from services.backend.paths import PREFIX
 from services.backend.quotas import QuotaPolicy
 from services.backend.submitter import Composer, Submitter
@@ -68,6 +70,8 @@ class BackendConfig(msgspec.Struct, frozen=True, kw_only=True):
     quota: QuotaPolicy = msgspec.field(default_factory=QuotaPolicy)
     # Auditors with role admin in this org read every org's events (services/audit_api.py).
     operator_org: str | None = None
+    # Where GET /packages keeps its apt lists (services/backend/packages.py); None: no package search.
+    package_cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class Backend:
     updates: HistoryUpdates
     # A build's progress and its images, read from the composer.
     builds: BuildReads
+    # Package search in the cached apt lists.
+    packages: PackageSearch
 
 
 @get("/health", sync_to_thread=False)
@@ -149,7 +155,7 @@ async def backend_state(
                 composes=composes, history=history, documents=ComposeDocuments(history, composer),
                 blueprints=Blueprints(store, composes),
                 audit=AuditLog(store, config.operator_org), updates=updates,
-                builds=BuildReads(history, composer),
+                builds=BuildReads(history, composer), packages=PackageSearch(config.package_cache_dir),
             )
         }  # fmt: skip
     finally:

@@ -30,6 +30,7 @@ def backend_config(settings: Settings) -> BackendConfig:
         composer_topic=SERVICE_TOPICS["composer"],
         quota=quota_policy(settings),
         operator_org=settings.operator_org,
+        package_cache_dir=settings.backend_package_cache_dir,
     )
 
 

@@ -21,6 +21,7 @@ from services.backend.catalog_api import UnknownDistribution
 from services.backend.compose_documents import NotAtComposer
 from services.backend.composer_client import ComposerUnavailable, ComposerUnreachable
 from services.backend.history import BadCursor
+from services.backend.packages import PackageListsUnavailable
 from services.backend.quotas import QuotaExceeded
 from services.backend.records import ComposeNotFound
 from services.identity.guards import IDENTITY_EXCEPTION_HANDLERS, error_response
@@ -64,6 +65,10 @@ def _composer_unavailable(_: Request[Any, Any, Any], error: ComposerUnavailable)
     return error_response(status, f"the composer could not answer: {error}", headers={"Retry-After": "30"})
 
 
+def _no_package_lists(_: Request[Any, Any, Any], error: PackageListsUnavailable) -> Response:
+    return error_response(503, str(error), headers={"Retry-After": "60"})
+
+
 def _over_quota(_: Request[Any, Any, Any], error: QuotaExceeded) -> Response:
     headers = None if error.frees_at is None else {"Retry-After": str(error.retry_after_seconds())}
     return error_response(403, str(error), error.details(), headers=headers)
@@ -104,5 +109,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     NotAtComposer: _not_at_composer,
     ComposerUnavailable: _composer_unavailable,
     QuotaExceeded: _over_quota,
+    PackageListsUnavailable: _no_package_lists,
     HTTPException: _http,
 }

@@ -18,7 +18,6 @@ from workers.build.executor import (
 from workers.build.generate import UnsupportedImage, generate_manifest, packages_for
 from workers.build.manifest import Manifest
 from workers.build.request import depsolve_request
-from workers.build.search import PackageInfo, search_packages
 
 __all__ = [
     "Artifact",
@@ -27,7 +26,6 @@ __all__ = [
     "DepsolveFailed",
     "Manifest",
     "ManifestInvalid",
-    "PackageInfo",
     "PackageSpec",
     "StageFailed",
     "UnsupportedImage",
@@ -37,6 +35,5 @@ __all__ = [
     "execute",
     "generate_manifest",
     "packages_for",
-    "search_packages",
     "validate",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from workers.build.deb822 import parse_stanzas
+from aptcache.deb822 import parse_stanzas
 
 
 class InstalledPackage(msgspec.Struct, frozen=True, kw_only=True):
