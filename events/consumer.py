@@ -72,7 +72,10 @@ class ConsumerRunner:
         batch_size: int = 500,
         upcasters: UpcasterRegistry | None = None,
         metrics: ConsumerMetrics | None = None,
+        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
+        """``on_commit`` is called after each transaction that applied events, e.g. to
+        wake what follows the store the handler writes to (``EventStore.notify_commit``)."""
         self.name = name
         self.subscriber = subscriber
         self.engine = engine
@@ -84,6 +87,7 @@ class ConsumerRunner:
         self.batch_size = batch_size
         self.upcasters = upcasters or UpcasterRegistry()
         self.metrics = metrics or ConsumerMetrics()
+        self.on_commit = on_commit
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -134,6 +138,8 @@ class ConsumerRunner:
                     fresh.discard(envelope.event_id)  # a second copy in this batch is a duplicate
                     await self.handler(envelope, conn)
                     applied += 1
+        if applied:
+            self.on_commit()
         self.metrics.applied.inc(applied)
         self.metrics.duplicates.inc(len(envelopes) - applied)
 
@@ -161,6 +167,8 @@ class ConsumerRunner:
         envelope = self._decode(delivery.message)
         async with self.engine.begin() as conn:
             fresh = await self._apply_in(conn, envelope)
+        if fresh:
+            self.on_commit()
         (self.metrics.applied if fresh else self.metrics.duplicates).inc()
 
     async def _apply_in(self, conn: AsyncConnection, envelope: EventEnvelope) -> bool:

@@ -50,6 +50,12 @@ class EventStore:
         """
         self._commit_listeners.append(listener)
 
+    def notify_commit(self) -> None:
+        """Tell the commit listeners of a commit made outside ``unit_of_work`` (a
+        consumer's transaction: its inbox rows and the events its handler appended)."""
+        for listener in self._commit_listeners:
+            listener()
+
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One transaction for appends and the projection updates that go with them."""

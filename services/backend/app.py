@@ -140,6 +140,8 @@ async def backend_state(
             engine=store.engine,
             handler=ComposerEvents(store, config.client_id, clock=clock),
             dead_letters=transport.publisher(),
+            # Its commits bypass unit_of_work: wake the history's followers (and an in-process relay) now.
+            on_commit=store.notify_commit,
         )
     updates = HistoryUpdates(store)
     await updates.start()

@@ -116,7 +116,7 @@ class HistoryUpdates:
             await self._keep_listening()
             try:
                 await self.catch_up()
-            except Exception:  # noqa: BLE001 - the database may be back at the next wake
+            except Exception:  # the database may be back at the next wake
                 log.warning("could not read the backend's events for live history updates", exc_info=True)
             await self.wakeup.wait(self.interval)
 

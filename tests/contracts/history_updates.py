@@ -7,6 +7,7 @@ and ``backend_database_url`` and subclasses ``HistoryUpdatesContract``.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -88,13 +89,18 @@ class HistoryUpdatesContract:
             requested = await follower.next()
             await follower.until(compose_id, "pending")  # submitted: the row changed, the status did not
             async with composer.client("worker") as worker:
-                await claim(worker, await register(worker), ["depsolve"])
+                worker_id = await register(worker)
+                claimed = time.monotonic()
+                await claim(worker, worker_id, ["depsolve"])
                 building = await follower.until(compose_id, "building")
+                waited = time.monotonic() - claimed
 
         assert requested == {
             "id": compose_id, "image_name": "followed", "status": "pending", "upload_status": "pending", "error": None
         }  # fmt: skip
         assert building["id"] == compose_id
+        # The consumer's commit woke the followers: not the 5 s fallback read.
+        assert waited < 2.5, waited
 
     async def test_a_follower_hears_nothing_of_another_orgs_composes(self, backend: Backend) -> None:
         async with following(backend, "bob-cli") as bob, following(backend, "alice-cli") as alice:

@@ -30,12 +30,14 @@ class TestHistoryUpdatesOnPostgreSQL(HistoryUpdatesContract):
         self, backend: Backend, composer: Composer, backend_database_url: str
     ) -> None:
         # The second replica consumes nothing: every change is committed by the first.
-        async with running_backend(composer, backend_database_url, InProcessBroker()) as other:
-            async with following(other, "alice-cli") as follower:
-                started = time.monotonic()
-                compose_id = await post(backend, image_name="elsewhere")
-                heard = await follower.next()
-                waited = time.monotonic() - started
+        async with (
+            running_backend(composer, backend_database_url, InProcessBroker()) as other,
+            following(other, "alice-cli") as follower,
+        ):
+            started = time.monotonic()
+            compose_id = await post(backend, image_name="elsewhere")
+            heard = await follower.next()
+            waited = time.monotonic() - started
 
         assert heard["id"] == compose_id and heard["image_name"] == "elsewhere"
         # Woken by the NOTIFY of the other replica's commit, not by the 5 s fallback read.
