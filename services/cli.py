@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     relay.set_defaults(run=_relay)
 
     serve = commands.add_parser("serve", help="run one service (distributed mode)")
-    serve.add_argument("service", choices=("composer", "backend"))
+    serve.add_argument("service", choices=("composer", "backend", "frontend"))
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.set_defaults(run=_serve)
@@ -125,6 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(host=args.host, port=args.port)
     if args.service == "backend":
         return _serve_backend(settings)
+    if args.service == "frontend":
+        return _serve_frontend(settings)
     from services.composer.app import create_app
     from services.composer.config import composer_config, token_validator
 
@@ -162,6 +164,32 @@ def _serve_backend(settings: Settings) -> int:
     transport = KafkaTransport(settings.kafka_bootstrap, client_id="image-builder-backend")
     app = create_app(backend_config(settings), token_validator(settings), backend_tokens(settings), transport)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+def _serve_frontend(settings: Settings) -> int:
+    import uvicorn
+
+    from services.composer.config import token_validator
+    from services.frontend.app import create_app
+    from services.frontend.config import frontend_config, missing_settings
+
+    if missing := missing_settings(settings):
+        print(
+            f"image-builder serve frontend needs {', '.join(missing)}: the OpenID Connect issuer people sign in "
+            "at, the backend's URL, the frontend's OAuth2 client (authorization code flow; "
+            "IMAGE_BUILDER_FRONTEND_CLIENT_SECRET unless it is a public client) and a secret of at least "
+            "32 characters for its session cookies",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        config = frontend_config(settings)
+    except ValueError as error:
+        print(f"image-builder serve frontend: {error}", file=sys.stderr)
+        return 2
+    configure_logging()
+    uvicorn.run(create_app(config, token_validator(settings)), host=settings.host, port=settings.port, log_config=None)
     return 0
 
 
@@ -206,10 +234,11 @@ def _up(args: argparse.Namespace) -> int:
     if not _build_tools_ready(settings.install_build_tools):
         return 2
     url = f"http://{settings.host}:{settings.port}"
-    identity = embedded_identity(settings.data_dir, f"{url}/oidc")
+    identity = embedded_identity(settings.data_dir, f"{url}/oidc", settings.frontend_public_url or url)
     secrets = identity.secrets
     print(
         f"image-builder (embedded) on {url}  (data in {settings.data_dir})\n"
+        f"  web frontend:      {settings.frontend_public_url or url}/\n"
         f"  sign in as:        {secrets.username} / {secrets.password}\n"
         f"  service account:   client id {secrets.client_id}, secret {secrets.client_secret}\n"
         f"  token endpoint:    {url}/oidc/token  (client credentials)\n"

@@ -1,12 +1,13 @@
 """The embedded mode: the whole system in one process on SQLite stores.
 
-``image-builder up`` serves, on one port: the built-in OpenID Connect issuer
-(``/oidc``), the backend's image-builder API, the composer's compose and
-worker APIs, and health, readiness and a status summary; it runs one worker
-that builds the images, relays both services' outboxes to the in-process
-broker, and the backend follows the composer's events from there. The backend
-reaches the composer over HTTP with its own client of the built-in issuer,
-exactly as when distributed. The frontend joins here when it is built.
+``image-builder up`` serves, on one port: the web frontend (``/``), the
+built-in OpenID Connect issuer (``/oidc``), the backend's image-builder API,
+the composer's compose and worker APIs, and health, readiness and a status
+summary; it runs one worker that builds the images, relays both services'
+outboxes to the in-process broker, and the backend follows the composer's
+events from there. The backend reaches the composer, and the frontend the
+backend, over HTTP with their own clients of the built-in issuer, exactly as
+when distributed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from services.composer.app import COMPOSER_ROUTES, PUBLIC_PATHS, composer_state,
 from services.composer.config import composer_config
 from services.composer.errors import EXCEPTION_HANDLERS
 from services.embedded_identity import AUDIENCE, EmbeddedIdentity
+from services.frontend.app import frontend_router, frontend_state, template_config
+from services.frontend.config import FrontendConfig
 from services.identity.client import ServiceTokenSource
 from services.identity.guards import BearerAuth
 from services.identity.issuer import mount_issuer
@@ -101,7 +104,20 @@ def _backend_config(settings: Settings, identity: EmbeddedIdentity) -> BackendCo
     )  # fmt: skip
 
 
+def _frontend_config(settings: Settings, identity: EmbeddedIdentity) -> FrontendConfig:
+    url = f"http://{settings.host}:{settings.port}"
+    session_secret = settings.frontend_session_secret or identity.secrets.frontend_session_secret
+    assert session_secret is not None
+    return FrontendConfig(
+        backend_url=url, public_url=settings.frontend_public_url or url, issuer=identity.config.issuer,
+        client_id=identity.secrets.frontend_client_id, client_secret=identity.secrets.frontend_client_secret,
+        session_secret=session_secret,
+    )  # fmt: skip
+
+
 def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
+    frontend_config = _frontend_config(settings, identity)
+
     @asynccontextmanager
     async def services(app: Litestar) -> AsyncIterator[None]:
         broker = InProcessBroker()
@@ -135,6 +151,8 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
                 # Short polls: the server waits for open requests when it shuts down.
                 poll_timeout=3.0,
             )  # fmt: skip
+            # Like the backend, the frontend reads over HTTP, with each signed-in person's token.
+            frontend = await stack.enter_async_context(frontend_state(frontend_config, identity.validator()))
             # The in-process broker starts empty: what was published before a
             # stop but not yet consumed goes out again (inboxes drop the rest).
             for relay in relays.values():
@@ -142,7 +160,7 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
             running = [asyncio.create_task(relay.run()) for relay in relays.values()]
             # The worker reaches the composer over HTTP like any other; it retries until the server listens.
             working = asyncio.create_task(worker.run())
-            app.state.update(broker=broker, relays=relays, **composer, **backend)
+            app.state.update(broker=broker, relays=relays, **composer, **backend, **frontend)
             try:
                 yield
             finally:
@@ -156,8 +174,9 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
     return Litestar(
         route_handlers=[
             health, ready, status, metrics, *COMPOSER_ROUTES, *BACKEND_ROUTES, backend_openapi,
-            mount_issuer(identity.config, signing_keys=identity.keys),
+            mount_issuer(identity.config, signing_keys=identity.keys), frontend_router(frontend_config),
         ],  # fmt: skip
+        template_config=template_config(),
         lifespan=[services],
         middleware=[BearerAuth(identity.validator(), exclude=(*PUBLIC_PATHS, *BACKEND_PUBLIC_PATHS, "/status"))],
         exception_handlers={**EXCEPTION_HANDLERS, **BACKEND_EXCEPTION_HANDLERS},

@@ -48,6 +48,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     quota_overrides: dict[str, int | None] = msgspec.field(default_factory=dict)
     # Auditors that also have role admin in this org read every org's event log.
     operator_org: str | None = None
+    # The web frontend: the backend it reads, where browsers reach it, its OAuth2
+    # client (no secret: a public client) and the secret its session cookies are sealed with.
+    frontend_backend_url: str | None = None
+    frontend_public_url: str | None = None
+    frontend_client_id: str | None = None
+    frontend_client_secret: str | None = None
+    frontend_session_secret: str | None = None
     worker_client_id: str | None = None
     worker_client_secret: str | None = None
     worker_cache_dir: Path = Path(".cache/worker")
@@ -115,6 +122,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         quota_window_seconds=_window(env.get("IMAGE_BUILDER_QUOTA_WINDOW_SECONDS", str(24 * 3600))),
         quota_overrides=_quota_overrides(env.get("IMAGE_BUILDER_QUOTA_OVERRIDES", "")),
         operator_org=env.get("IMAGE_BUILDER_OPERATOR_ORG") or None,
+        frontend_backend_url=env.get("IMAGE_BUILDER_FRONTEND_BACKEND_URL") or None,
+        frontend_public_url=env.get("IMAGE_BUILDER_FRONTEND_PUBLIC_URL") or None,
+        frontend_client_id=env.get("IMAGE_BUILDER_FRONTEND_CLIENT_ID") or None,
+        frontend_client_secret=env.get("IMAGE_BUILDER_FRONTEND_CLIENT_SECRET") or None,
+        frontend_session_secret=env.get("IMAGE_BUILDER_FRONTEND_SESSION_SECRET") or None,
         worker_client_id=env.get("IMAGE_BUILDER_WORKER_CLIENT_ID") or None,
         worker_client_secret=env.get("IMAGE_BUILDER_WORKER_CLIENT_SECRET") or None,
         worker_cache_dir=Path(env.get("IMAGE_BUILDER_WORKER_CACHE_DIR") or data_dir / "worker-cache"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +14,7 @@ import httpx2
 
 from events.migrations import upgrade_async
 from services.composer.app import ComposerConfig, create_app
-from services.identity.config import IssuerConfig, new_client
+from services.identity.config import ClientRegistration, IssuerConfig, UserAccount, new_client
 from services.identity.issuer import create_issuer_app
 from services.identity.tokens import TokenValidator
 from tests.servers.asgi import reserve_socket, serving
@@ -83,9 +83,11 @@ class Composer:
 
 @asynccontextmanager
 async def running_composer(
-    database_url: str, work_dir: Path, shutdown_grace: float | None = None, **options: Any
-) -> AsyncIterator[Composer]:
-    """`shutdown_grace` cuts short the long polls of workers still waiting when the composer stops."""
+    database_url: str, work_dir: Path, shutdown_grace: float | None = None, *,
+    users: Sequence[UserAccount] = (), clients: Sequence[ClientRegistration] = (), **options: Any,
+) -> AsyncIterator[Composer]:  # fmt: skip
+    """`shutdown_grace` cuts short the long polls of workers still waiting when the composer stops;
+    `users` and `clients` are added to the issuer's (people who sign in, the frontend's client)."""
     await upgrade_async(database_url, "composer")
     issuer_sock, issuer_url = reserve_socket()
     registrations, secrets = [], {}
@@ -93,7 +95,9 @@ async def running_composer(
         registration, secret = new_client(client_id, org, roles)
         registrations.append(registration)
         secrets[client_id] = secret
-    issuer = IssuerConfig(issuer=issuer_url, data_dir=work_dir / "issuer", audiences=(AUDIENCE,), clients=tuple(registrations))
+    issuer = IssuerConfig(
+        issuer=issuer_url, data_dir=work_dir / "issuer", audiences=(AUDIENCE,), clients=(*registrations, *clients), users=tuple(users),
+    )  # fmt: skip
     composer_sock, composer_url = reserve_socket()
     config = ComposerConfig(
         database_url=database_url, artifact_dir=work_dir / "artifacts", trusted_clients=frozenset({"backend"}),

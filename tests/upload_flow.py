@@ -28,11 +28,16 @@ def compose_request(image_type: str, target: dict[str, Any]) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def uploading_worker(composer: Composer, work_dir: Path, aws: AwsConfig, image_name: str, image: bytes) -> AsyncIterator[None]:
-    """A worker whose build produces ``image`` as ``image_name``, running for the block."""
+async def uploading_worker(
+    composer: Composer, work_dir: Path, aws: AwsConfig, image_name: str, image: bytes, gate: asyncio.Event | None = None
+) -> AsyncIterator[None]:
+    """A worker whose build produces ``image`` as ``image_name``, running for the block;
+    with a ``gate``, each depsolve waits until it is set (the compose stays building)."""
     client = ComposerClient(composer.url, composer.token_url, "worker", composer.secrets["worker"])
 
     async def depsolve(job: Assignment, reporter: Reporter, cancel: asyncio.Event) -> dict[str, Any]:
+        if gate is not None:
+            await gate.wait()
         return {"packages": []}
 
     async def build(job: Assignment, reporter: Reporter, cancel: asyncio.Event) -> dict[str, Any]:

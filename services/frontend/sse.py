@@ -19,7 +19,8 @@ class Message(msgspec.Struct, frozen=True):
 
 
 async def messages(lines: AsyncIterable[str]) -> AsyncIterator[Message]:
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     async for raw in lines:
         line = raw.rstrip("\r\n")
         if not line:

@@ -1,0 +1,119 @@
+"""``/images/new``: the create-image form, one step per page, posted to ``POST /compose``.
+
+Every step posts the whole form (see compose_form.py), so the server keeps
+nothing between steps. "Create image" on the review step posts the compose
+request; "Save blueprint" posts it as a blueprint (``POST /blueprints``, or
+``PUT /blueprints/{id}`` for the next version of one being edited). A 400
+from the API sends the user back to the first step with a problem, each
+error next to its field and all of them in a summary on top.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.response import Redirect, Template
+
+from services.frontend.backend_api import ApiError, UserApi
+from services.frontend.compose_form import (
+    STEP_KEYS,
+    STEPS,
+    TARGETS,
+    ComposeForm,
+    step_of,
+)
+from services.frontend.pages import page
+from services.frontend.presenters import IMAGE_TYPE_LABELS
+from services.frontend.session import user_api
+
+MAX_FORM = 2 * 1024 * 1024
+
+
+class CreateImageController(Controller):
+    path = "/images/new"
+
+    @get("/")
+    async def first_step(self, request: Request[Any, Any, State], state: State) -> Template:
+        api = user_api(request)
+        return await wizard_step(request, state, api, ComposeForm(), "image")
+
+    @post("/", request_max_body_size=MAX_FORM)
+    async def next_step(self, request: Request[Any, Any, State], state: State) -> Template | Redirect:
+        """Move between steps ("go"), add a row ("add"), create the image (go=create) or save a blueprint (go=save)."""
+        api = user_api(request)
+        posted = await request.form()
+        form = ComposeForm.from_form(posted)
+        if (kind := posted.get("add")) in ("users", "files"):
+            form.add_row(kind)
+            focus = f"{kind}-{len(getattr(form, kind)) - 1}-{'name' if kind == 'users' else 'path'}"
+            return await wizard_step(request, state, api, form, kind, focus=focus)
+        go = posted.get("go")
+        if go == "save":
+            return await _save_blueprint(request, state, api, form)
+        if go != "create":
+            return await wizard_step(request, state, api, form, go if go in STEP_KEYS else "image")
+        try:
+            created = await api.post("/compose", form.compose_request())
+        except ApiError as refused:
+            return await _refused(request, state, api, form, refused)
+        return Redirect(f"/images/{created['id']}?created=1", status_code=303)
+
+
+async def _save_blueprint(request: Request[Any, Any, State], state: State, api: UserApi, form: ComposeForm) -> Template | Redirect:
+    try:
+        if form.blueprint_id:
+            saved = await api.put(f"/blueprints/{form.blueprint_id}", form.blueprint_body())
+        else:
+            saved = await api.post("/blueprints", form.blueprint_body())
+    except ApiError as refused:
+        return await _refused(request, state, api, form, refused)
+    return Redirect(f"/blueprints/{saved['id']}?saved={saved['version']}", status_code=303)
+
+
+async def _refused(request: Request[Any, Any, State], state: State, api: UserApi, form: ComposeForm, refused: ApiError) -> Template:
+    errors: dict[str, str] = {}
+    general: list[str] = []
+    for field, reason in refused.field_errors().items():
+        name = form.input_for(field)
+        if name:
+            errors.setdefault(name, reason)
+        else:
+            general.append(reason)
+    if not refused.field_errors():
+        general.append(refused.reason)
+    steps = [step_of(name) for name in errors] or ["review"]
+    first = min(steps, key=STEP_KEYS.index)
+    return await wizard_step(request, state, api, form, first, errors=errors, general=general, status_code=refused.status)
+
+
+async def wizard_step(
+    request: Request[Any, Any, State], state: State, api: UserApi, form: ComposeForm, step: str, *,
+    errors: dict[str, str] | None = None, general: list[str] | None = None, focus: str | None = None,
+    status_code: int = 200,
+) -> Template:  # fmt: skip
+    index = STEP_KEYS.index(step)
+    catalog = await state.frontend.catalog.view(api)
+    preview = form.compose_request()
+    options = preview["image_requests"][0]["upload_targets"][0].get("upload_options") or {}
+    return page(
+        request, "create.html", section="blueprints" if form.purpose == "blueprint" else "create", form=form, step=step, steps=STEPS, index=index,
+        previous=STEP_KEYS[index - 1] if index > 0 else None,
+        next=STEP_KEYS[index + 1] if index + 1 < len(STEP_KEYS) else None,
+        errors=errors or {}, general=general or [], step_of=step_of, targets=TARGETS, image_type_labels=IMAGE_TYPE_LABELS,
+        distribution_options=[(d.name, d.description) for d in catalog.distributions],
+        architecture_options=[(a, a) for a in catalog.architectures],
+        image_type_options=[(t, IMAGE_TYPE_LABELS.get(t, t)) for t in catalog.image_types],
+        target_options=[f"{name}: {_shown(value)}" for name, value in options.items()],
+        request_preview=preview, focus=focus,
+        status_code=status_code,
+    )  # fmt: skip
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
