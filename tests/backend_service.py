@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx2
+from litestar import Litestar
 
 from events.engine import create_engine
 from events.migrations import upgrade_async
@@ -50,6 +51,8 @@ class Backend:
     url: str
     composer: Composer
     database_url: str
+    # The Litestar app being served, for tests that walk its routes.
+    app: Litestar | None = None
 
     @asynccontextmanager
     async def client(self, client_id: str | None) -> AsyncIterator[httpx2.AsyncClient]:
@@ -87,7 +90,7 @@ async def running_backend(
     app = create_app(config, validator, backend_tokens(composer), transport, **({"clock": clock} if clock else {}))
     sock, url = reserve_socket()
     async with serving(app, sock):
-        yield Backend(url, composer, database_url)
+        yield Backend(url, composer, database_url, app)
 
 
 @asynccontextmanager

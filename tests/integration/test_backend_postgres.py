@@ -11,6 +11,7 @@ from tests.contracts.backend_audit import BackendAuditContract
 from tests.contracts.backend_documents import BackendDocumentsContract
 from tests.contracts.backend_quotas import BackendQuotaContract
 from tests.contracts.backend_replay import BackendReplayContract
+from tests.contracts.backend_tenancy import BackendTenancyContract
 
 pytestmark = pytest.mark.integration
 
@@ -42,4 +43,8 @@ class TestBackendAuditOnPostgreSQL(BackendAuditContract):
 
 
 class TestBackendReplayOnPostgreSQL(BackendReplayContract):
+    pass
+
+
+class TestBackendTenancyOnPostgreSQL(BackendTenancyContract):
     pass

@@ -11,6 +11,7 @@ from tests.contracts.backend_audit import BackendAuditContract
 from tests.contracts.backend_documents import BackendDocumentsContract
 from tests.contracts.backend_quotas import BackendQuotaContract
 from tests.contracts.backend_replay import BackendReplayContract
+from tests.contracts.backend_tenancy import BackendTenancyContract
 
 
 @pytest.fixture
@@ -40,4 +41,8 @@ class TestBackendAuditOnSQLite(BackendAuditContract):
 
 
 class TestBackendReplayOnSQLite(BackendReplayContract):
+    pass
+
+
+class TestBackendTenancyOnSQLite(BackendTenancyContract):
     pass
