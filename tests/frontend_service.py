@@ -42,7 +42,10 @@ class Stack:
 
 
 @asynccontextmanager
-async def running_stack(work_dir: Path, composer_database_url: str, backend_database_url: str) -> AsyncIterator[Stack]:
+async def running_stack(
+    work_dir: Path, composer_database_url: str, backend_database_url: str, **backend_options: Any
+) -> AsyncIterator[Stack]:
+    """``backend_options`` are BackendConfig's (package_cache_dir, ...)."""
     broker = InProcessBroker()
     sock, url = reserve_socket()
     users, passwords = [], {}
@@ -55,7 +58,7 @@ async def running_stack(work_dir: Path, composer_database_url: str, backend_data
     async with (
         running_composer(composer_database_url, work_dir, users=users, clients=[client]) as composer,
         relaying(composer_database_url, broker),
-        running_backend(composer, backend_database_url, broker) as backend,
+        running_backend(composer, backend_database_url, broker, **backend_options) as backend,
     ):
         config = FrontendConfig(
             backend_url=backend.url, public_url=url, issuer=composer.issuer_url, client_id=FRONTEND_CLIENT,

@@ -12,23 +12,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
 
-from services.frontend.backend_api import ApiError, UserApi
+from services.frontend.backend_api import ApiError, BackendUnavailable, UserApi
 from services.frontend.compose_form import (
     STEP_KEYS,
     STEPS,
     TARGETS,
     ComposeForm,
     step_of,
+    words,
 )
 from services.frontend.pages import page
 from services.frontend.presenters import IMAGE_TYPE_LABELS
 from services.frontend.session import user_api
 
 MAX_FORM = 2 * 1024 * 1024
+PACKAGE_RESULTS = 20
 
 
 class CreateImageController(Controller):
@@ -49,6 +52,11 @@ class CreateImageController(Controller):
             form.add_row(kind)
             focus = f"{kind}-{len(getattr(form, kind)) - 1}-{'name' if kind == 'users' else 'path'}"
             return await wizard_step(request, state, api, form, kind, focus=focus)
+        query = str(posted.get("package_search") or "").strip()
+        if (package := posted.get("add_package")) and isinstance(package, str):
+            form.packages = f"{form.packages.rstrip()}\n{package}".strip()
+        if "find" in posted or package:
+            return await wizard_step(request, state, api, form, "packages", packages=await _find_packages(api, form, query))
         go = posted.get("go")
         if go == "save":
             return await _save_blueprint(request, state, api, form)
@@ -59,6 +67,28 @@ class CreateImageController(Controller):
         except ApiError as refused:
             return await _refused(request, state, api, form, refused)
         return Redirect(f"/images/{created['id']}?created=1", status_code=303)
+
+
+class PackageSearch(msgspec.Struct, frozen=True, kw_only=True):
+    """What the packages step shows of a search: the matches, or why there are none."""
+
+    query: str
+    found: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    count: int = 0
+    message: str | None = None
+
+
+async def _find_packages(api: UserApi, form: ComposeForm, query: str) -> PackageSearch:
+    if not query:
+        return PackageSearch(query=query, message="Type part of a package name to search for.")
+    try:
+        found = await api.get("/packages", distribution=form.distribution, architecture=form.architecture,
+                              search=query, limit=PACKAGE_RESULTS)  # fmt: skip
+    except (ApiError, BackendUnavailable) as error:
+        return PackageSearch(query=query, message=f"Package search is unavailable: {error}")
+    count = found["meta"]["count"]
+    message = None if count else f"No package of {form.distribution} has {query!r} in its name."
+    return PackageSearch(query=query, found=found["data"], count=count, message=message)
 
 
 async def _save_blueprint(request: Request[Any, Any, State], state: State, api: UserApi, form: ComposeForm) -> Template | Redirect:
@@ -91,7 +121,7 @@ async def _refused(request: Request[Any, Any, State], state: State, api: UserApi
 async def wizard_step(
     request: Request[Any, Any, State], state: State, api: UserApi, form: ComposeForm, step: str, *,
     errors: dict[str, str] | None = None, general: list[str] | None = None, focus: str | None = None,
-    status_code: int = 200,
+    status_code: int = 200, packages: PackageSearch | None = None,
 ) -> Template:  # fmt: skip
     index = STEP_KEYS.index(step)
     catalog = await state.frontend.catalog.view(api)
@@ -106,7 +136,7 @@ async def wizard_step(
         architecture_options=[(a, a) for a in catalog.architectures],
         image_type_options=[(t, IMAGE_TYPE_LABELS.get(t, t)) for t in catalog.image_types],
         target_options=[f"{name}: {_shown(value)}" for name, value in options.items()],
-        request_preview=preview, focus=focus,
+        request_preview=preview, focus=focus, package_search=packages, chosen=set(words(form.packages)),
         status_code=status_code,
     )  # fmt: skip
 

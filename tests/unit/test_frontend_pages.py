@@ -348,3 +348,14 @@ async def test_a_running_builds_stage_shows_on_its_page(stack: Stack, alice: Per
 
     assert "Step 2 of 4: Building" in page.text
     assert "Build stage 3 of 5: <code>org.osbuild.mkfs.ext4</code>" in page.text
+
+
+async def test_without_package_lists_the_search_says_so_and_packages_are_still_typed(alice: Person) -> None:
+    step = await alice.page("/images/new")
+    fields = {**forms(step.text)["/images/new"], "go": "packages"}
+    packages = await alice.http.post("/images/new", data=fields)
+    searched = await alice.submit(packages, "/images/new", find="1", package_search="nginx", packages="curl")
+
+    assert 'id="f-package_search"' in packages.text
+    assert "Package search is unavailable" in searched.text and "Step 3 of 7: Packages" in searched.text
+    assert forms(searched.text)["/images/new"]["packages"] == "curl"
