@@ -18,14 +18,8 @@ from litestar.datastructures import State
 from litestar.response import Redirect, Template
 
 from services.frontend.backend_api import ApiError, BackendUnavailable, UserApi
-from services.frontend.compose_form import (
-    STEP_KEYS,
-    STEPS,
-    TARGETS,
-    ComposeForm,
-    step_of,
-    words,
-)
+from services.frontend.compose_form import STEP_KEYS, STEPS, TARGETS, ComposeForm, words
+from services.frontend.form_errors import input_for, step_of
 from services.frontend.pages import page
 from services.frontend.presenters import IMAGE_TYPE_LABELS
 from services.frontend.session import user_api
@@ -106,7 +100,7 @@ async def _refused(request: Request[Any, Any, State], state: State, api: UserApi
     errors: dict[str, str] = {}
     general: list[str] = []
     for field, reason in refused.field_errors().items():
-        name = form.input_for(field)
+        name = input_for(form, field)
         if name:
             errors.setdefault(name, reason)
         else:
