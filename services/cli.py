@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from events.migrations import SERVICES, upgrade
 from services.client.commands import add_client_commands
@@ -44,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     relay.set_defaults(run=_relay)
 
     serve = commands.add_parser("serve", help="run one service (distributed mode)")
-    serve.add_argument("service", choices=("composer", "backend", "frontend"))
+    serve.add_argument("service", choices=("composer", "backend", "frontend", "issuer"))
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.set_defaults(run=_serve)
@@ -127,6 +128,8 @@ def _serve(args: argparse.Namespace) -> int:
         return _serve_backend(settings)
     if args.service == "frontend":
         return _serve_frontend(settings)
+    if args.service == "issuer":
+        return _serve_issuer(settings)
     from services.composer.app import create_app
     from services.composer.config import composer_config, token_validator
 
@@ -190,6 +193,36 @@ def _serve_frontend(settings: Settings) -> int:
         return 2
     configure_logging()
     uvicorn.run(create_app(config, token_validator(settings)), host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+def _serve_issuer(settings: Settings) -> int:
+    import msgspec
+    import uvicorn
+    from litestar import Litestar
+
+    from services.identity.config import IssuerConfig
+    from services.identity.issuer import create_issuer_app, mount_issuer
+
+    if settings.issuer_config is None:
+        print(
+            "image-builder serve issuer needs IMAGE_BUILDER_ISSUER_CONFIG: the path of its TOML or JSON file "
+            "(issuer URL, audiences, users and clients with scrypt hashes of their secrets; README, Deploying)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        config = IssuerConfig.from_file(settings.issuer_config)
+    except (OSError, ValueError, msgspec.MsgspecError) as error:
+        print(f"image-builder serve issuer: {settings.issuer_config}: {error}", file=sys.stderr)
+        return 2
+    configure_logging()
+    # Served at the path of its own URL, so the URLs it advertises are the ones it answers.
+    if urlsplit(config.issuer).path:
+        app = Litestar(route_handlers=[mount_issuer(config)], openapi_config=None)
+    else:
+        app = create_issuer_app(config)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
     return 0
 
 

@@ -31,6 +31,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oidc_jwks_url: str | None = None
     oidc_org_claim: str = "org_id"
     oidc_roles_claim: str = "roles"
+    # The built-in issuer served on its own (`serve issuer`): its TOML or JSON configuration.
+    issuer_config: Path | None = None
     composer_trusted_clients: frozenset[str] = frozenset()
     composer_lease_seconds: float = 60.0
     composer_max_attempts: int = 3
@@ -105,6 +107,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         oidc_jwks_url=env.get("IMAGE_BUILDER_OIDC_JWKS_URL") or None,
         oidc_org_claim=env.get("IMAGE_BUILDER_OIDC_ORG_CLAIM", "org_id"),
         oidc_roles_claim=env.get("IMAGE_BUILDER_OIDC_ROLES_CLAIM", "roles"),
+        issuer_config=Path(env["IMAGE_BUILDER_ISSUER_CONFIG"]) if env.get("IMAGE_BUILDER_ISSUER_CONFIG") else None,
         composer_trusted_clients=frozenset(
             name.strip() for name in env.get("IMAGE_BUILDER_COMPOSER_TRUSTED_CLIENTS", "").split(",") if name.strip()
         ),
