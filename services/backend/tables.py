@@ -40,6 +40,9 @@ composes = sa.Table(
     # Keyset pagination walks this index from the newest entry of one org; the
     # filters are checked on the way, so a page costs the rows it skips.
     sa.Index("ix_backend_composes_history", "org_id", "created_at", "compose_id"),
+    # The same walk for one status (the most used filter): it passes only that
+    # status's rows instead of reading the org's every row to check it.
+    sa.Index("ix_backend_composes_status", "org_id", "status", "created_at", "compose_id"),
     # The composer's events name its own compose id.
     sa.Index("ix_backend_composes_composer", "composer_id", unique=True),
     # A blueprint's composes, newest first, paged like the history.
