@@ -69,7 +69,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import asyncpg
 import httpx2
@@ -335,7 +335,7 @@ class CpuWindow:
     def __init__(self, ours: Any) -> None:
         self.ours = ours
 
-    def __enter__(self) -> CpuWindow:
+    def __enter__(self) -> Self:
         self.t0, (self.busy0, self.total0), self.ours0 = time.monotonic(), machine_ticks(), self.ours()
         return self
 

@@ -27,7 +27,6 @@ from events.store import EventStore
 from services.backend.records import ComposeNotFound, compose_stream
 from services.backend.tables import compose_images, composes
 
-
 # A filtered page is planned for its own org and values, in this transaction only.
 # After five runs of a prepared statement PostgreSQL may switch to a generic plan,
 # costed for an average org: for `status = $2` it expects a few hundred rows and
