@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from tests.contracts.backend_api import BackendContract
@@ -14,16 +12,6 @@ from tests.contracts.backend_replay import BackendReplayContract
 from tests.contracts.backend_tenancy import BackendTenancyContract
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def composer_database_url(postgres_url: str) -> str:
-    return postgres_url
-
-
-@pytest.fixture
-def backend_database_url(postgres_url_factory: Callable[..., str]) -> str:
-    return postgres_url_factory("backend")
 
 
 class TestBackendOnPostgreSQL(BackendContract):

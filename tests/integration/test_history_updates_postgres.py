@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -13,16 +12,6 @@ from tests.composer_service import Composer
 from tests.contracts.history_updates import HistoryUpdatesContract, following, post
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def composer_database_url(postgres_url: str) -> str:
-    return postgres_url
-
-
-@pytest.fixture
-def backend_database_url(postgres_url_factory: Callable[..., str]) -> str:
-    return postgres_url_factory("backend")
 
 
 class TestHistoryUpdatesOnPostgreSQL(HistoryUpdatesContract):

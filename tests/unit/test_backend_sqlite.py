@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from tests.contracts.backend_api import BackendContract
 from tests.contracts.backend_audit import BackendAuditContract
 from tests.contracts.backend_documents import BackendDocumentsContract
 from tests.contracts.backend_quotas import BackendQuotaContract
 from tests.contracts.backend_replay import BackendReplayContract
 from tests.contracts.backend_tenancy import BackendTenancyContract
-
-
-@pytest.fixture
-def composer_database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'composer.db'}"
-
-
-@pytest.fixture
-def backend_database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'image-builder.db'}"
 
 
 class TestBackendOnSQLite(BackendContract):

@@ -83,16 +83,6 @@ class Cli:
 
 
 @pytest.fixture
-def composer_database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'composer.db'}"
-
-
-@pytest.fixture
-def backend_database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'image-builder.db'}"
-
-
-@pytest.fixture
 async def backend(composer_database_url: str, backend_database_url: str, tmp_path: Path) -> AsyncIterator[Backend]:
     broker = InProcessBroker()
     async with (

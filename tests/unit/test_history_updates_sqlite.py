@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -14,16 +13,6 @@ from services.backend.history import HistoryViews
 from services.backend.history_updates import HistoryUpdates
 from services.backend.updates_api import history_changes
 from tests.contracts.history_updates import HistoryUpdatesContract
-
-
-@pytest.fixture
-def composer_database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'composer.db'}"
-
-
-@pytest.fixture
-def backend_database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'image-builder.db'}"
 
 
 class TestHistoryUpdatesOnSQLite(HistoryUpdatesContract):
