@@ -46,7 +46,9 @@ async def finish_job(worker: httpx2.AsyncClient, job: dict[str, Any], result: di
     assert response.status_code == 200, response.text
 
 
-class BackendHarness:
+class BackendFixtures:
+    """A composer relaying to an in-process broker and a backend consuming from it."""
+
     @pytest.fixture
     def broker(self) -> InProcessBroker:
         return InProcessBroker()
@@ -61,6 +63,8 @@ class BackendHarness:
         async with running_backend(composer, backend_database_url, broker) as backend:
             yield backend
 
+
+class BackendHarness(BackendFixtures):
     async def post(self, backend: Backend, request: dict[str, Any] = REQUEST, client_id: str = "alice-cli") -> str:
         async with backend.client(client_id) as http:
             response = await http.post(f"{API}/compose", json=request)

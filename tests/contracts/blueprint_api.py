@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import copy
 import tomllib
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from events.engine import create_engine
-from events.inprocess import InProcessBroker
 from events.store import EventStore
 from services.backend.blueprint_records import blueprint_stream
 from services.composer.records import compose_stream as composer_stream
-from tests.backend_service import API, Backend, relaying, running_backend
-from tests.composer_service import Composer, running_composer
+from tests.backend_service import API, Backend
+from tests.contracts.backend_harness import BackendFixtures
 from tests.contracts.composer_api import every_stored_value
 from tests.contracts.pipeline import eventually
 from tests.unit.domain.osbuild_blueprints import WEB_SERVER
@@ -46,20 +41,7 @@ def blueprint_with(**changes: Any) -> dict[str, Any]:
     return found
 
 
-class BlueprintContract:
-    @pytest.fixture
-    def broker(self) -> InProcessBroker:
-        return InProcessBroker()
-
-    @pytest.fixture
-    async def composer(self, composer_database_url: str, tmp_path: Path, broker: InProcessBroker) -> AsyncIterator[Composer]:
-        async with running_composer(composer_database_url, tmp_path) as composer, relaying(composer_database_url, broker):
-            yield composer
-
-    @pytest.fixture
-    async def backend(self, composer: Composer, backend_database_url: str, broker: InProcessBroker) -> AsyncIterator[Backend]:
-        async with running_backend(composer, backend_database_url, broker) as backend:
-            yield backend
+class BlueprintContract(BackendFixtures):
 
     # -- helpers --------------------------------------------------------------------
 

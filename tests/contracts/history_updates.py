@@ -10,17 +10,16 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx2
 import msgspec
 import pytest
 
-from events.inprocess import InProcessBroker
 from services.frontend.sse import Message, messages
-from tests.backend_service import API, Backend, relaying, running_backend
-from tests.composer_service import Composer, running_composer
+from tests.backend_service import API, Backend
+from tests.composer_service import Composer
+from tests.contracts.backend_harness import BackendFixtures
 from tests.contracts.composer_api import claim, register
 
 TAR = {"distribution": "debian-12", "image_requests": [{"architecture": "x86_64", "image_type": "tar"}]}
@@ -66,20 +65,9 @@ async def post(backend: Backend, client_id: str = "alice-cli", **changes: Any) -
     return response.json()["id"]
 
 
-class HistoryUpdatesContract:
-    @pytest.fixture
-    def broker(self) -> InProcessBroker:
-        return InProcessBroker()
 
-    @pytest.fixture
-    async def composer(self, composer_database_url: str, tmp_path: Path, broker: InProcessBroker) -> AsyncIterator[Composer]:
-        async with running_composer(composer_database_url, tmp_path) as composer, relaying(composer_database_url, broker):
-            yield composer
 
-    @pytest.fixture
-    async def backend(self, composer: Composer, backend_database_url: str, broker: InProcessBroker) -> AsyncIterator[Backend]:
-        async with running_backend(composer, backend_database_url, broker) as backend:
-            yield backend
+class HistoryUpdatesContract(BackendFixtures):
 
     async def test_a_follower_hears_each_change_of_its_orgs_composes_as_it_happens(
         self, backend: Backend, composer: Composer
