@@ -1,5 +1,9 @@
 """Session-wide real servers: PostgreSQL, Kafka, an S3 server and moto's EC2.
 
+Also one package cache for every real build of the session, whatever its
+tier, so each .deb is downloaded once (IMAGE_BUILDER_TEST_CACHE keeps it
+between runs).
+
 Each server starts lazily, the first time a test asks for it, and stops at the
 end of the session. With a reachable Docker engine PostgreSQL and Kafka run in
 testcontainers; otherwise as local processes (tests/servers/). TEST_SERVERS=local
@@ -13,6 +17,7 @@ import functools
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +26,12 @@ from tests.servers.kafka import KafkaServer
 from tests.servers.moto_server import MotoServer
 from tests.servers.postgres import PostgresServer
 from tests.servers.s3proxy import S3ProxyServer
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    kept = os.environ.get("IMAGE_BUILDER_TEST_CACHE")
+    return Path(kept) if kept else tmp_path_factory.mktemp("build-cache")
 
 
 @functools.cache

@@ -75,12 +75,6 @@ data = "imported from TOML\\n"
 """
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    kept = os.environ.get("IMAGE_BUILDER_TEST_CACHE")
-    return Path(kept) if kept else tmp_path_factory.mktemp("build-cache")
-
-
 @dataclass
 class System:
     backend: str

@@ -86,14 +86,16 @@ class Processes:
     def log(self, name: str) -> str:
         return (self.root / f"{name}.log").read_text()[-4000:]
 
-    def stop_all(self) -> None:
+    def stop_all(self, grace: float = 10.0) -> None:
+        """SIGTERM to all, then one shared grace period (a worker's long poll may outlast it), then SIGKILL."""
         for name, process in self.started.items():
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
         for name in self.started:
             try:
-                self.started[name].wait(20)
+                self.started[name].wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.kill(name)
 
@@ -129,12 +131,6 @@ async def balancer(upstreams: list[int]) -> AsyncIterator[int]:
         yield port
     finally:
         server.close()
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    kept = os.environ.get("IMAGE_BUILDER_TEST_CACHE")
-    return Path(kept) if kept else tmp_path_factory.mktemp("build-cache")
 
 
 @pytest.fixture

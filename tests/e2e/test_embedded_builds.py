@@ -30,12 +30,12 @@ hostname = "built-by-up"
 """
 
 
-def test_up_builds_a_tar_image_for_a_service_account_with_the_cli(tmp_path: Path) -> None:
+def test_up_builds_a_tar_image_for_a_service_account_with_the_cli(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data_dir = tmp_path / "data"
-    # Reuse the build tests' package cache when one is kept (CI sets none: a cold build).
-    shared_cache = os.environ.get("IMAGE_BUILDER_TEST_CACHE")
-    if shared_cache:
-        os.environ["IMAGE_BUILDER_WORKER_CACHE_DIR"] = shared_cache
+    # The session's package cache: what other tests downloaded is not fetched again.
+    monkeypatch.setenv("IMAGE_BUILDER_WORKER_CACHE_DIR", str(cache_dir))
     base, process, banner = start_up(free_port(), data_dir)
     try:
         client_id, secret = _service_account(banner)

@@ -54,12 +54,6 @@ def tar_request(hostname: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    kept = os.environ.get("IMAGE_BUILDER_TEST_CACHE")
-    return Path(kept) if kept else tmp_path_factory.mktemp("build-cache")
-
-
 @pytest.fixture
 async def composer(postgres_url: str, tmp_path: Path) -> AsyncIterator[Composer]:
     # A short shutdown grace: a worker's long poll would hold the composer's teardown for 30 s.
