@@ -344,6 +344,12 @@ async def test_a_running_builds_stage_shows_on_its_page(stack: Stack, alice: Per
                                       json={"progress": {"stage": "org.osbuild.mkfs.ext4", "done": 2, "total": 5}})  # fmt: skip
         assert reported.status_code == 200, reported.text
 
+        # The history follows the composer's events, so "building" arrives a moment later.
+        async def building() -> bool:
+            async with stack.backend.client("alice-cli") as http:
+                return (await http.get(f"{API}/composes/{compose_id}")).json()["status"] == "building"
+
+        await eventually(building, f"compose {compose_id} building in the history", timeout=20)
         page = await alice.page(f"/images/{compose_id}")
 
     assert "Step 2 of 4: Building" in page.text
