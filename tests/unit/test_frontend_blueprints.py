@@ -5,31 +5,12 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.backend_service import API
-from tests.frontend_service import Person, Stack, forms, running_stack
+from tests.frontend_service import Person, Stack, forms
 from tests.random_refs import random_suffix
 from tests.unit.domain.osbuild_blueprints import WEB_SERVER
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'composer.db'}",
-                             f"sqlite+aiosqlite:///{tmp_path / 'image-builder.db'}") as stack:  # fmt: skip
-        yield stack
-
-
-@pytest.fixture
-async def alice(stack: Stack) -> AsyncIterator[Person]:
-    person = Person(stack, "alice")
-    await person.sign_in()
-    yield person
-    await person.close()
 
 
 async def api(stack: Stack, method: str, path: str, **options: Any) -> Any:

@@ -19,27 +19,12 @@ from tests.backend_service import API
 from tests.composer_service import WORKER
 from tests.contracts.composer_api import claim, register
 from tests.contracts.pipeline import eventually
-from tests.frontend_service import Person, Stack, forms, running_stack, worker_moves
+from tests.frontend_service import Person, Stack, forms, worker_moves
 from tests.random_refs import random_suffix
 from tests.upload_flow import uploading_worker
 from workers.aws.config import AwsConfig
 
 TAR = {"distribution": "debian-12", "image_requests": [{"architecture": "x86_64", "image_type": "tar"}]}
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with running_stack(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'composer.db'}",
-                             f"sqlite+aiosqlite:///{tmp_path / 'image-builder.db'}") as stack:  # fmt: skip
-        yield stack
-
-
-@pytest.fixture
-async def alice(stack: Stack) -> AsyncIterator[Person]:
-    person = Person(stack, "alice")
-    await person.sign_in()
-    yield person
-    await person.close()
 
 
 @pytest.fixture
