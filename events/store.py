@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
+import asyncpg
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +25,7 @@ from events.filters import EventFilter
 from events.rows import envelope_from_row
 from events.schema import events, streams
 from events.sequencer import sequence_pending
+from events.statements import as_sqlalchemy_errors
 from events.upcasting import UpcasterRegistry
 from events.verify import ChainReport, verify_chain
 from events.writing import Batch, write_events
@@ -58,10 +60,24 @@ class EventStore:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """One transaction for appends and the projection updates that go with them."""
-        async with self.engine.begin() as conn:
-            uow = UnitOfWork(self, conn)
-            yield uow
+        """One transaction for appends and the projection updates that go with them.
+
+        On PostgreSQL asyncpg runs the transaction, so statements may go to the
+        driver directly (events/statements.py) or through SQLAlchemy, whose
+        connection is in autocommit mode and so never begins one of its own:
+        both reach the same server session, inside the same transaction.
+        """
+        if not is_postgres(self.engine):
+            async with self.engine.begin() as conn:
+                uow = UnitOfWork(self, conn)
+                yield uow
+        else:
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                driver = (await conn.get_raw_connection()).driver_connection
+                uow = UnitOfWork(self, conn, driver=driver)
+                async with as_sqlalchemy_errors("COMMIT"), driver.transaction():
+                    yield uow
         self._committed(uow)
         for callback in uow.commit_callbacks:
             callback()
@@ -74,7 +90,8 @@ class EventStore:
                 yield uow
             return
         async with self.engine.connect() as conn:
-            uow = UnitOfWork(self, await conn.execution_options(isolation_level="AUTOCOMMIT"), autocommit=True)
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            uow = UnitOfWork(self, conn, driver=(await conn.get_raw_connection()).driver_connection)
             yield uow
         self._committed(uow)
 
@@ -134,13 +151,16 @@ class UnitOfWork:
     """An open transaction on an event store.
 
     ``connection`` is there for projection updates that must commit together
-    with the events they are derived from.
+    with the events they are derived from; on PostgreSQL ``driver`` is the
+    asyncpg connection under it, for statements run without SQLAlchemy.
     """
 
-    def __init__(self, store: EventStore, connection: AsyncConnection, *, autocommit: bool = False) -> None:
+    def __init__(
+        self, store: EventStore, connection: AsyncConnection, *, driver: asyncpg.Connection | None = None
+    ) -> None:
         self.store = store
         self.connection = connection
-        self.autocommit = autocommit
+        self.driver = driver
         self.appended = False
         self.commit_callbacks: list[Callable[[], None]] = []
 
@@ -158,7 +178,7 @@ class UnitOfWork:
         conn = self.connection
         envelopes = [self._envelope(stream, expected_version + i + 1, event) for i, event in enumerate(new_events)]
         batch = Batch(stream, expected_version, envelopes, [encode_payload(event.payload) for event in new_events])
-        if not await write_events(conn, batch, self.store.outbox_topic, autocommit=self.autocommit):
+        if not await write_events(conn, batch, self.store.outbox_topic, driver=self.driver):
             stored = await _stored_retry(conn, self.store, stream, new_events)
             if stored is not None:
                 return stored

@@ -16,11 +16,11 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from events.envelope import EventEnvelope, Stream
 from events.schema import events, outbox, streams
+from events.statements import as_sqlalchemy_errors
 
 # Claims the versions (expected, expected + n]; yields a row only if the stream
 # was at `expected`. A new stream is inserted; an existing one is moved on.
@@ -131,23 +131,20 @@ class Batch:
         ]
 
 
-async def write_events(conn: AsyncConnection, batch: Batch, topic: str | None, *, autocommit: bool = False) -> bool:
+async def write_events(
+    conn: AsyncConnection, batch: Batch, topic: str | None, *, driver: asyncpg.Connection | None = None
+) -> bool:
     """Store the batch after ``batch.expected``; False (and nothing written) if the stream moved."""
     if conn.dialect.name != "postgresql":
         return await _write_portable(conn, batch, topic)
     new_stream = batch.expected == 0
     parameters = batch.parameters(topic)
-    if autocommit:
-        # Outside a transaction the driver can run the statement directly:
-        # SQLAlchemy's per-statement work would otherwise cost more CPU than
-        # the database spends on the append.
-        raw = await conn.get_raw_connection()
+    if driver is not None:
+        # SQLAlchemy's per-statement work would cost more CPU than the
+        # database spends on the append.
         sql, names = _POSTGRES_DRIVER_WRITE[new_stream]
-        try:
-            claimed = await raw.driver_connection.fetchval(sql, *(parameters[name] for name in names))
-        except asyncpg.UniqueViolationError as error:
-            # Report it the way the SQLAlchemy path does, so callers handle one error.
-            raise IntegrityError(sql, None, error) from error
+        async with as_sqlalchemy_errors(sql):
+            claimed = await driver.fetchval(sql, *(parameters[name] for name in names))
     else:
         claimed = await conn.scalar(_POSTGRES_WRITE[new_stream], parameters)
     return claimed == 1
