@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ from domain.composes import (
 )
 from domain.jobs import FINISHED, Job, JobError, JobStatus, JobType, StaleToken
 from events.envelope import Actor, as_utc
+from events.statements import Statement
 from events.store import EventStore, UnitOfWork
 from events.wakeup import Baton
 from services.composer.queue_reads import QueueReads
@@ -45,6 +46,7 @@ from services.composer.records import (
     worker_actor,
     compose_version,
     from_json,
+    job_from_row,
     load_job,
     record_compose,
     record_job,
@@ -59,19 +61,73 @@ READY_CHANNEL = "composer_jobs_ready"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-_NEXT_READY_POSTGRES = sa.text("""
-    SELECT job.job_id, job.enqueued_at
-    FROM (SELECT channel FROM composer_channels ORDER BY last_served_at, channel) AS tenant
-    CROSS JOIN LATERAL (
-        SELECT job_id, enqueued_at FROM composer_jobs
-        WHERE channel = tenant.channel AND status = 'pending' AND unfinished_dependencies = 0
-          AND job_type = ANY(CAST(:types AS text[]))
-        ORDER BY enqueued_at, job_id
+# The next ready job's row, locked, with what a claim needs to know beside it;
+# its tenant goes to the back of the line in the same round trip (skipped when
+# a concurrent claim holds the tenant's row: that claim is doing just the same).
+_CLAIM_NEXT_POSTGRES = Statement(sa.text("""
+    WITH job AS (
+        SELECT job.*
+        FROM (SELECT channel FROM composer_channels ORDER BY last_served_at, channel) AS tenant
+        CROSS JOIN LATERAL (
+            SELECT * FROM composer_jobs
+            WHERE channel = tenant.channel AND status = 'pending' AND unfinished_dependencies = 0
+              AND job_type = ANY(CAST(:types AS text[]))
+            ORDER BY enqueued_at, job_id
+            LIMIT 1
+            FOR UPDATE SKIP LOCKED
+        ) AS job
         LIMIT 1
-        FOR UPDATE SKIP LOCKED
-    ) AS job
-    LIMIT 1
-""")
+    ), served AS (
+        UPDATE composer_channels SET last_served_at = :now
+        WHERE channel IN (
+            SELECT channel FROM composer_channels WHERE channel IN (SELECT channel FROM job) FOR UPDATE SKIP LOCKED
+        )
+    )
+    SELECT job.*,
+           (SELECT count(*) FROM composer_job_dependencies AS d WHERE d.job_id = job.job_id) AS dependency_count,
+           (SELECT status FROM composer_composes AS c WHERE c.compose_id = job.compose_id) AS compose_status
+    FROM job
+"""))
+_NEXT_READY_PORTABLE = Statement(
+    sa.select(
+        jobs,
+        sa.select(sa.func.count()).where(job_dependencies.c.job_id == jobs.c.job_id)
+        .scalar_subquery().label("dependency_count"),
+        sa.select(composes.c.status).where(composes.c.compose_id == jobs.c.compose_id)
+        .scalar_subquery().label("compose_status"),
+    )
+    .join(channels, channels.c.channel == jobs.c.channel)
+    .where(
+        jobs.c.status == JobStatus.PENDING, jobs.c.unfinished_dependencies == 0,
+        jobs.c.job_type.in_(sa.bindparam("types", expanding=True)),
+    )
+    .order_by(channels.c.last_served_at, jobs.c.enqueued_at, jobs.c.job_id)
+    .limit(1)
+)  # fmt: skip
+_MARK_SERVED_PORTABLE = Statement(
+    channels.update().values(last_served_at=sa.bindparam("now")).where(channels.c.channel == sa.bindparam("of_channel"))
+)
+_HELD = Statement(
+    sa.select(
+        jobs,
+        sa.select(sa.func.count()).where(job_dependencies.c.dependency_id == jobs.c.job_id)
+        .scalar_subquery().label("dependent_count"),
+    )
+    .where(jobs.c.token == sa.bindparam("token"))
+    .with_for_update(of=jobs)
+)  # fmt: skip
+_DEPENDENCY_RESULTS = Statement(
+    sa.select(jobs.c.job_type, jobs.c.result)
+    .join(job_dependencies, job_dependencies.c.dependency_id == jobs.c.job_id)
+    .where(job_dependencies.c.job_id == sa.bindparam("job_id"))
+)
+_DEPENDENTS = sa.select(job_dependencies.c.job_id).where(job_dependencies.c.dependency_id == sa.bindparam("of_job"))
+_RELEASE_DEPENDENTS = Statement(
+    jobs.update()
+    .where(jobs.c.job_id.in_(_DEPENDENTS))
+    .values(unfinished_dependencies=jobs.c.unfinished_dependencies - 1)
+)
+_NOTIFY_READY = Statement(sa.select(sa.func.pg_notify(READY_CHANNEL, "")))
 
 
 class Claim(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,24 +202,31 @@ class JobQueue:
         """Take the next ready job of these types, fairly across tenants; None if there is none."""
 
         async def claim(uow: UnitOfWork) -> Claim | None:
-            ready = await self._next_ready(uow, job_types)
-            if ready is None:
-                return None
-            job_id, enqueued_at = ready
-            job = await load_job(uow, job_id)
             now = self.clock()
+            types = [t.value for t in job_types]
+            if self._postgres:
+                row = await _CLAIM_NEXT_POSTGRES.row(uow, types=types, now=now)
+            else:
+                row = await _NEXT_READY_PORTABLE.row(uow, types=types)
+                if row is not None:
+                    await _MARK_SERVED_PORTABLE.execute(uow, now=now, of_channel=row["channel"])
+            if row is None:
+                return None
+            job = job_from_row(row)
             claimed = job.claim(worker_id, secrets.token_urlsafe(24), now, self.lease)
             await record_job(uow, job, claimed, worker_actor(worker_id, job.channel), now)
-            await self._mark_served(uow, job.channel, now)
             # Only a compose's first claim changes its status (pending -> building).
-            if await uow.connection.scalar(sa.select(composes.c.status).where(composes.c.compose_id == job.compose_id)) == "pending":
+            if row["compose_status"] == "pending":
                 await refresh_compose(uow, job.compose_id)
-            uow.after_commit(lambda: self.on_claim(job.job_type.value, as_utc(enqueued_at)))
+            results = {}
+            if row["dependency_count"]:
+                results = {r["job_type"]: from_json(r["result"]) for r in await _DEPENDENCY_RESULTS.rows(uow, job_id=job.job_id)}
+            enqueued_at = as_utc(row["enqueued_at"])
+            uow.after_commit(lambda: self.on_claim(job.job_type.value, enqueued_at))
             uow.after_commit(lambda: _log_job("claimed", job))
             return Claim(
                 job_id=job.job_id, compose_id=job.compose_id, job_type=job.job_type, token=claimed.token,
-                args=job.args, dependency_results=await self._dependency_results(uow, job.dependencies),
-                lease_expires_at=claimed.lease_expires_at,
+                args=job.args, dependency_results=results, lease_expires_at=claimed.lease_expires_at,
             )  # fmt: skip
 
         return await run_retrying(self.store, claim)
@@ -303,18 +366,21 @@ class JobQueue:
 
     async def _held(self, uow: UnitOfWork, token: str) -> Job:
         """The job held with ``token``, locked for this unit of work."""
-        job_id = await uow.connection.scalar(sa.select(jobs.c.job_id).where(jobs.c.token == token).with_for_update())
-        if job_id is None:
+        return (await self._held_row(uow, token))[0]
+
+    async def _held_row(self, uow: UnitOfWork, token: str) -> tuple[Job, Mapping[str, Any]]:
+        row = await _HELD.row(uow, token=token)
+        if row is None:
             raise StaleToken("no job is held with this token")
-        job = await load_job(uow, job_id)
+        job = job_from_row(row)
         job.check_token(token)
-        return job
+        return job, row
 
     async def _conclude(self, token: str, decide: Callable[[Job], Any]) -> None:
         async def conclude(uow: UnitOfWork) -> None:
-            job = await self._held(uow, token)
+            job, row = await self._held_row(uow, token)
             await record_job(uow, job, decide(job), worker_actor(job.worker_id or "", job.channel), self.clock())
-            await self._after_conclusion(uow, job)
+            await self._after_conclusion(uow, job, has_dependents=row["dependent_count"] > 0)
             uow.after_commit(lambda: _log_job(job.status.value, job))
             if job.claimed_at is not None:
                 seconds = (self.clock() - job.claimed_at).total_seconds()
@@ -322,21 +388,16 @@ class JobQueue:
 
         await run_retrying(self.store, conclude)
 
-    async def _after_conclusion(self, uow: UnitOfWork, job: Job) -> None:
-        """Hand the outcome on: release dependents, or fail them with this job's error."""
-        dependents = (
-            await uow.connection.execute(
-                sa.select(job_dependencies.c.job_id).where(job_dependencies.c.dependency_id == job.job_id)
-            )
-        ).scalars().all()
-        if job.status is JobStatus.SUCCESS and dependents:
-            await uow.connection.execute(
-                jobs.update()
-                .where(jobs.c.job_id.in_(dependents))
-                .values(unfinished_dependencies=jobs.c.unfinished_dependencies - 1)
-            )
-            await self._announce_ready(uow)
-        elif job.status in (JobStatus.FAILURE, JobStatus.CANCELED) and job.error is not None:
+    async def _after_conclusion(self, uow: UnitOfWork, job: Job, *, has_dependents: bool = True) -> None:
+        """Hand the outcome on: release dependents, or fail them with this job's error.
+
+        ``has_dependents=False`` (the caller knows there are none) saves looking.
+        """
+        if job.status is JobStatus.SUCCESS:
+            if has_dependents and await _RELEASE_DEPENDENTS.execute(uow, of_job=job.job_id):
+                await self._announce_ready(uow)
+        elif job.status in (JobStatus.FAILURE, JobStatus.CANCELED) and job.error is not None and has_dependents:
+            dependents = (await uow.connection.execute(_DEPENDENTS, {"of_job": job.job_id})).scalars().all()
             for dependent_id in dependents:
                 dependent = await load_job(uow, dependent_id)
                 if dependent.status not in FINISHED:
@@ -346,42 +407,6 @@ class JobQueue:
         elif job.status is JobStatus.PENDING:
             await self._announce_ready(uow)
         await refresh_compose(uow, job.compose_id)
-
-    async def _next_ready(self, uow: UnitOfWork, job_types: Sequence[JobType]) -> tuple[str, datetime] | None:
-        """The ready job to claim next (id, enqueued at), locked; None if there is none."""
-        types = [t.value for t in job_types]
-        if self._postgres:
-            # Tenants in fairness order, and per tenant only its oldest lockable
-            # ready job (an index walk): sorting every ready job of every tenant
-            # on each claim grows with the queue.
-            row = (await uow.connection.execute(_NEXT_READY_POSTGRES, {"types": types})).first()
-        else:
-            query = (
-                sa.select(jobs.c.job_id, jobs.c.enqueued_at)
-                .join(channels, channels.c.channel == jobs.c.channel)
-                .where(jobs.c.status == JobStatus.PENDING, jobs.c.unfinished_dependencies == 0, jobs.c.job_type.in_(types))
-                .order_by(channels.c.last_served_at, jobs.c.enqueued_at, jobs.c.job_id)
-                .limit(1)
-            )
-            row = (await uow.connection.execute(query)).first()
-        return None if row is None else (row[0], as_utc(row[1]))
-
-    async def _mark_served(self, uow: UnitOfWork, channel: str, now: datetime) -> None:
-        """Move the tenant to the back of the line; skipped if a concurrent claim is doing just that."""
-        mark = channels.update().values(last_served_at=now)
-        if self._postgres:
-            lockable = sa.select(channels.c.channel).where(channels.c.channel == channel).with_for_update(skip_locked=True)
-            await uow.connection.execute(mark.where(channels.c.channel.in_(lockable.scalar_subquery())))
-        else:
-            await uow.connection.execute(mark.where(channels.c.channel == channel))
-
-    async def _dependency_results(self, uow: UnitOfWork, dependencies: Sequence[str]) -> dict[str, Any]:
-        if not dependencies:
-            return {}
-        rows = await uow.connection.execute(
-            sa.select(jobs.c.job_id, jobs.c.job_type, jobs.c.result).where(jobs.c.job_id.in_(dependencies))
-        )
-        return {row.job_type: from_json(row.result) for row in rows}
 
     async def _by_idempotency_key(self, uow: UnitOfWork, org_id: str, key: str) -> str | None:
         return await uow.connection.scalar(
@@ -396,7 +421,7 @@ class JobQueue:
     async def _announce_ready(self, uow: UnitOfWork) -> None:
         if self._postgres:
             # Delivered at commit, to every composer replica listening.
-            await uow.connection.execute(sa.select(sa.func.pg_notify(READY_CHANNEL, "")))
+            await _NOTIFY_READY.execute(uow)
         uow.after_commit(self.ready.notify)
 
 def _log_job(what: str, job: Job, level: int = logging.INFO) -> None:

@@ -1,7 +1,9 @@
 """composer-db's query tables: projections of the job and compose events.
 
 Each is updated in the same transaction as the events it is derived from, so
-it never disagrees with them; all of them could be rebuilt by replay.
+it never disagrees with them; all of them could be rebuilt by replay. A job's
+row holds all of the job's state at the row's ``version``: the queue restores
+the aggregate from it (``Job.restore``) instead of replaying its stream.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ jobs = sa.Table(
     sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("progress", sa.Text, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index(
         "ix_composer_jobs_ready",
         "channel",
