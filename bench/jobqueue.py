@@ -56,6 +56,7 @@ from queue import Empty
 from typing import Any
 
 import asyncpg
+import uvloop
 
 from bench._admin import admin, checkpoint, database_url, fresh_database, libpq_dsn, server_description
 from bench._proc import CLK_TCK, machine_ticks, postgres_pids, ticks
@@ -179,7 +180,8 @@ class RaceCounter(logging.Handler):
 def run_process(target: Any, out: Any, *args: Any) -> None:
     """Entry point of a spawned process: run ``target(*args)`` and report on ``out``."""
     try:
-        out.put(("ok", asyncio.run(target(*args))))
+        # As deployed: uvicorn runs the composer on uvloop.
+        out.put(("ok", uvloop.run(target(*args))))
     except BaseException:  # noqa: BLE001 - reported to the main process, which fails the run
         out.put(("error", traceback.format_exc()))
 

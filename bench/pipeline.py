@@ -81,6 +81,7 @@ from queue import Empty  # noqa: E402
 from typing import Any  # noqa: E402
 
 import asyncpg  # noqa: E402
+import uvloop  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from bench._admin import checkpoint, database_url, fresh_database, libpq_dsn, server_description
@@ -165,7 +166,8 @@ def _child(role: str, spec: PhaseSpec, queue: Any, work: Callable[[], Coroutine[
     try:
         if profiler:
             profiler.enable()
-        log = asyncio.run(work())
+        # As deployed: uvicorn runs the services on uvloop, and so does `image-builder relay`.
+        log = uvloop.run(work())
         if profiler:
             profiler.disable()
             profiler.dump_stats(str(Path(spec.profile_dir) / f"{spec.name}-{role}.prof"))

@@ -116,7 +116,9 @@ def _relay(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    asyncio.run(run_relay(settings, args.service, metrics_port=args.metrics_port))
+    import uvloop
+
+    uvloop.run(run_relay(settings, args.service, metrics_port=args.metrics_port))
     return 0
 
 
