@@ -139,7 +139,6 @@ def _bootstrap(dist: Distribution, image: ImageRequest, sources: Sequence[Source
                packages: Sequence[PackageSpec]) -> StageSpec:  # fmt: skip
     apt_sources = sources_list(sources, dist.keyring, KEY_DIR)
     return StageSpec(type="bootstrap", options={
-        "suite": dist.codename,
         "architecture": debian_architecture(image.architecture),
         "packages": [{"name": p.name, "version": p.version, "arch": p.arch, "sha256": p.sha256} for p in packages],
         "apt_sources": apt_sources,

@@ -40,7 +40,6 @@ async def test_bootstrap_runs_mmdebstrap_on_a_local_repository_of_the_exact_vers
         ctx,
         "bootstrap",
         {
-            "suite": "bookworm",
             "architecture": "amd64",
             "packages": packages,
             "apt_sources": "deb http://deb.debian.org/debian bookworm main\n",
@@ -50,10 +49,10 @@ async def test_bootstrap_runs_mmdebstrap_on_a_local_repository_of_the_exact_vers
     assert recorder.argvs[-1] == [
         "mmdebstrap",
         "--mode=root",
-        "--variant=custom",
+        "--variant=essential",
         "--architectures=amd64",
         "--include=bash=5.2.15-2+b2,bsdutils=1:2.38.1-5",
-        "bookworm",
+        "",
         str(ctx.tree),
         f"deb [trusted=yes] copy://{repo} ./",
     ]
@@ -306,12 +305,29 @@ def test_the_filesystems_are_made_as_files_without_loop_devices() -> None:
 
 def test_bootstrap_builds_its_include_list_from_name_and_version() -> None:
     options = bootstrap.Options(
-        suite="trixie",
         architecture="amd64",
         apt_sources="",
         packages=(bootstrap.Package(name="a", version="1", arch="all", sha256=SHA),),
     )
     assert "--include=a=1" in bootstrap.argv(options, Path("/t"), Path("/r"))
+
+
+def test_a_tree_with_initramfs_tools_gets_its_initramfs_once_after_every_package() -> None:
+    options = bootstrap.Options(
+        architecture="amd64",
+        apt_sources="",
+        packages=tuple(
+            bootstrap.Package(name=name, version="1", arch="amd64", sha256=SHA)
+            for name in ("linux-image-amd64", "initramfs-tools")
+        ),
+    )
+    argv = bootstrap.argv(options, Path("/t"), Path("/r"))
+    # The kernel's hook and so the trigger make none; the customize hook makes it.
+    assert argv[:3] == ["env", "INITRD=No", "mmdebstrap"]
+    [hook] = [a for a in argv if a.startswith("--customize-hook=")]
+    assert 'update-initramfs -c -k "$version"' in hook
+    assert "linux-update-symlinks upgrade" in hook
+    assert hook.index("unset INITRD") < hook.index("linux-update-symlinks")
 
 
 async def test_cloud_init_gets_its_platforms_datasources_on_one_line(

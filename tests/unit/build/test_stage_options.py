@@ -13,7 +13,6 @@ SHA = "a" * 64
 UUID = "5b0a6c9e-2d39-4a1c-9c53-1f6e4a5b8c7d"
 VALID: dict[str, dict[str, Any]] = {
     "bootstrap": {
-        "suite": "bookworm",
         "architecture": "amd64",
         "apt_sources": "deb x y z\n",
         "packages": [

@@ -7,6 +7,20 @@ Packages index is written from each .deb's own control fields, so no mirror
 is asked anything: the tree cannot get a version other than the depsolved one,
 even if the mirror moved on since the depsolve, and a second build with the
 same packages downloads nothing.
+
+Only the Essential:yes packages are extracted and installed by mmdebstrap
+itself (`--variant=essential`); apt installs the rest once, so no .deb is
+unpacked twice. mmdebstrap takes the essential set from the archive whose
+suite or codename is SUITE, and a flat repository without a Release file
+names none; an empty SUITE makes it take the set from every index
+(mmdebstrap(1), VARIANTS), here only the one-off repository's.
+
+The initramfs is made once, when every package is configured. Otherwise the
+kernel's postinst hook makes it and the initramfs-tools trigger, activated in
+the same transaction, makes it again (~20 s each). INITRD=No stops the hook,
+which leaves the trigger nothing to update and linux-update-symlinks no
+/initrd.img links to make; a customize hook then does both once, as
+rpi-image-gen does (raspberrypi/rpi-image-gen#67).
 """
 
 from __future__ import annotations
@@ -20,6 +34,14 @@ from workers.build.context import StageContext
 
 NAME = "bootstrap"
 TIMEOUT = 3600.0
+# What each kernel's postinst skipped under INITRD=No, in its order: the
+# /vmlinuz and /initrd.img links (`upgrade` keeps which kernel they point to),
+# then the initramfs. update-initramfs -c is not deferred to a trigger.
+INITRAMFS_HOOK = (
+    'set -e; unset INITRD; for version in $(chroot "$1" linux-version list); do '
+    'chroot "$1" linux-update-symlinks upgrade "$version" "/boot/vmlinuz-$version"; '
+    'chroot "$1" update-initramfs -c -k "$version"; done'
+)
 
 
 class Package(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -30,7 +52,6 @@ class Package(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
 
 
 class Options(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    suite: str
     architecture: str
     packages: tuple[Package, ...]
     # The sources.list the finished image uses to update itself.
@@ -49,12 +70,15 @@ def check(options: Options) -> None:
 
 def argv(options: Options, tree: Path, repo: Path) -> list[str]:
     include = ",".join(f"{p.name}={p.version}" for p in options.packages)
-    return [
+    command = [
         "mmdebstrap", "--mode=root",
-        # `custom`: install exactly --include, which already holds the Essential set.
-        "--variant=custom", f"--architectures={options.architecture}", f"--include={include}",
-        options.suite, str(tree), f"deb [trusted=yes] copy://{repo} ./",
+        # --include holds the Essential set too, so the tree is exactly the depsolve's.
+        "--variant=essential", f"--architectures={options.architecture}", f"--include={include}",
     ]  # fmt: skip
+    if any(p.name == "initramfs-tools" for p in options.packages):
+        command = ["env", "INITRD=No", *command, f"--customize-hook={INITRAMFS_HOOK}"]
+    # The empty SUITE: the essential set comes from the one-off repository's index.
+    return [*command, "", str(tree), f"deb [trusted=yes] copy://{repo} ./"]
 
 
 async def run(ctx: StageContext, options: Options) -> None:
