@@ -18,11 +18,15 @@ from domain.upload_targets import UPLOAD_AWS, UPLOAD_AWS_S3, UPLOAD_LOCAL
 # systemd as init, systemd-boot (its kernel-install hooks keep the ESP's loader
 # entries current on kernel upgrades), fsck tools for the ext4 root and the FAT
 # ESP, and networking through systemd-networkd/-resolved with ssh to reach it.
+# zstd is a Recommends of initramfs-tools-core, which apt would install on a
+# stock Debian: without it mkinitramfs falls back from its default COMPRESS=zstd
+# to gzip, a larger initramfs that is also slower to make.
 BOOTABLE_PACKAGES: tuple[str, ...] = (
     "linux-image-amd64",
     "systemd-sysv",
     "systemd-boot",
     "initramfs-tools",
+    "zstd",
     "udev",
     "e2fsprogs",
     "dosfstools",
