@@ -249,7 +249,8 @@ def test_the_disk_layout_puts_the_esp_at_1_mib_and_the_root_after_it() -> None:
 
 def test_the_filesystems_are_made_as_files_without_loop_devices() -> None:
     root_uuid = "33333333-3333-3333-3333-333333333333"
-    assert disk.mkfs_ext4_argv(Path("/s/root.img"), Path("/t"), root_uuid, 2048) == [
+    # The root goes straight into its partition of the raw disk.
+    assert disk.mkfs_ext4_argv(Path("/o/disk.raw"), Path("/t"), root_uuid, 2048, 257 * disk.MIB) == [
         "mkfs.ext4",
         "-q",
         "-F",
@@ -258,10 +259,10 @@ def test_the_filesystems_are_made_as_files_without_loop_devices() -> None:
         "-U",
         root_uuid,
         "-E",
-        f"root_owner=0:0,hash_seed={root_uuid}",
+        f"root_owner=0:0,hash_seed={root_uuid},offset={257 * disk.MIB}",
         "-d",
         "/t",
-        "/s/root.img",
+        "/o/disk.raw",
         "2048M",
     ]
     assert disk.mkfs_vfat_argv(Path("/s/esp.img"), "ABCD1234", 256) == [

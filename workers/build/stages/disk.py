@@ -133,12 +133,13 @@ def esp_argvs(
     ]
 
 
-def mkfs_ext4_argv(image: Path, tree: Path, root_uuid: str, size_mib: int) -> list[str]:
+def mkfs_ext4_argv(image: Path, tree: Path, root_uuid: str, size_mib: int, offset: int = 0) -> list[str]:
+    """`offset`: where in `image` the filesystem starts, so it can go straight into its partition."""
     return [
         "mkfs.ext4", "-q", "-F", "-L", "root", "-U", root_uuid,
         # A fixed hash seed and root owner keep the filesystem reproducible and
         # independent of who runs the build.
-        "-E", f"root_owner=0:0,hash_seed={root_uuid}",
+        "-E", f"root_owner=0:0,hash_seed={root_uuid},offset={offset}",
         "-d", str(tree), str(image), f"{size_mib}M",
     ]  # fmt: skip
 
