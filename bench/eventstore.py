@@ -17,8 +17,9 @@ P = min(W, 4) spawned worker processes, W / P writers each (1 -> 1x1,
 8 -> 4x2, 32 -> 4x8). Separate processes because on a 2-core machine one
 Python process's client-side CPU would otherwise cap every contender at the
 same number and hide the database's behaviour. Inside a process the writers
-are asyncio tasks for the async clients (ours, asyncpg) and threads for the
-synchronous eventsourcing library -- each library's own way to be concurrent.
+are asyncio tasks for the async clients (ours, asyncpg; both on uvloop, the
+services' event loop) and threads for the synchronous eventsourcing library --
+each library's own way to be concurrent.
 
 Counting: all processes start together (a barrier), run a warm-up (opening
 connections, filling caches), then count the transactions that commit inside
@@ -47,6 +48,7 @@ from queue import Empty
 from typing import Any, Awaitable, Callable
 
 import asyncpg
+import uvloop
 import sqlalchemy as sa
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -150,7 +152,7 @@ class Ours:
 
     @staticmethod
     def run(url: str, writers: int, batch: int, barrier: Any, warmup: float, seconds: float) -> tuple[int, bytes]:
-        return asyncio.run(Ours._run(url, writers, batch, barrier, warmup, seconds))
+        return uvloop.run(Ours._run(url, writers, batch, barrier, warmup, seconds))
 
     @staticmethod
     async def _run(url: str, writers: int, batch: int, barrier: Any, warmup: float, seconds: float) -> tuple[int, bytes]:
@@ -203,7 +205,7 @@ class RawInsert:
     @staticmethod
     def run(url: str, writers: int, batch: int, barrier: Any, warmup: float, seconds: float) -> tuple[int, bytes]:
         assert batch == 1, "raw INSERT is only measured with single-row transactions"
-        return asyncio.run(RawInsert._run(url, writers, barrier, warmup, seconds))
+        return uvloop.run(RawInsert._run(url, writers, barrier, warmup, seconds))
 
     @staticmethod
     async def _run(url: str, writers: int, barrier: Any, warmup: float, seconds: float) -> tuple[int, bytes]:

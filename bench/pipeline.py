@@ -22,11 +22,12 @@ Three OS processes (multiprocessing spawn), as in a deployment:
              Its publisher is wrapped to record when Kafka acknowledged each
              event (for the breakdown only).
 * consumer   ConsumerRunner(...).run() with a handler inserting (event_id,
-             stream, version) into a small table. Its engine is wrapped so
-             that when a transaction's ``async with engine.begin()`` block has
-             exited -- i.e. COMMIT returned -- every event the handler applied
-             in it is stamped with time.time(). (Stamping after process_batch()
-             would also count the Kafka offset commit that follows.)
+             stream, version) into a small table (a Statement, as the
+             services' hot statements are). Its on_commit callback, called
+             once a transaction that applied events has committed, stamps
+             every event the handler applied in it with time.time().
+             (Stamping after process_batch() would also count the Kafka
+             offset commit that follows.)
 
 Latency = consumer commit stamp - append return stamp, joined on event id,
 over the events appended in the measured window (a --warmup at the same rate
@@ -75,7 +76,6 @@ import uuid  # noqa: E402
 from array import array  # noqa: E402
 from bisect import bisect_right  # noqa: E402
 from collections.abc import Callable, Coroutine, Sequence  # noqa: E402
-from contextlib import asynccontextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from queue import Empty  # noqa: E402
 from typing import Any  # noqa: E402
@@ -241,33 +241,22 @@ async def _relay(spec: PhaseSpec, ready: Any, stop: Any, counter: Any) -> StageL
 # -- consumer --------------------------------------------------------------
 
 
-class StampingEngine:
-    """The consumer's engine: once a transaction has committed, stamps the events
-    the handler applied in it. Everything but begin() is the real engine's."""
+class CommitStamps:
+    """The consumer's commits: once a transaction has committed, stamps the events
+    the handler applied in it (ConsumerRunner calls ``committed`` then)."""
 
-    def __init__(self, engine: Any, stamps: Stamps, counter: Any) -> None:
-        self._engine = engine
+    def __init__(self, stamps: Stamps, counter: Any) -> None:
         self.stamps = stamps
         self.counter = counter
         self.pending: list[bytes] = []
         self.transactions = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-    @asynccontextmanager
-    async def begin(self) -> Any:
-        self.pending.clear()
-        try:
-            async with self._engine.begin() as conn:
-                yield conn
-        except BaseException:
-            self.pending.clear()  # rolled back: nothing applied
-            raise
-        # The block exited normally: COMMIT has returned.
+    def committed(self) -> None:
         now = time.time()
         if self.pending:
             self.transactions += 1
+            # A rolled-back transaction's events are applied again later and
+            # stamped at that commit: the first stamp of an id is kept.
             self.stamps.stamp(self.pending, now)
             self.pending.clear()
             self.counter.value = len(self.stamps.at)
@@ -296,26 +285,30 @@ async def _consumer(spec: PhaseSpec, ready: Any, stop: Any, counter: Any) -> Sta
     from events.consumer import ConsumerRunner
     from events.engine import create_engine
     from events.kafka import KafkaTransport
+    from events.statements import Statement
 
     engine = create_engine(spec.consumer_url)
     stamps = Stamps()
-    stamping = StampingEngine(engine, stamps, counter)
+    stamping = CommitStamps(stamps, counter)
 
-    insert = applied_table.insert()  # built once; each call only binds parameters
-
-    async def handler(envelope: Any, conn: Any) -> None:
-        await conn.execute(
-            insert, {"event_id": envelope.event_id, "stream": envelope.stream_id, "version": envelope.stream_version}
+    insert = Statement(
+        applied_table.insert().values(
+            event_id=sa.bindparam("b_event_id"), stream=sa.bindparam("b_stream"), version=sa.bindparam("b_version")
         )
+    )  # compiled once; each call only binds parameters
+
+    async def handler(envelope: Any, tx: Any) -> None:
+        await insert.execute(tx, b_event_id=envelope.event_id, b_stream=envelope.stream_id, b_version=envelope.stream_version)
         stamping.pending.append(envelope.event_id.bytes)
 
     transport = KafkaTransport(spec.bootstrap)
     runner = ConsumerRunner(
         name="bench",
         subscriber=ReadySubscriber(transport.subscriber([spec.topic], f"bench-{spec.name}"), ready),
-        engine=stamping,  # type: ignore[arg-type]  # duck-typed AsyncEngine
+        engine=engine,
         handler=handler,
         dead_letters=transport.publisher(),
+        on_commit=stamping.committed,
     )
     running = asyncio.create_task(runner.run())
     try:

@@ -24,17 +24,21 @@ from datetime import UTC, datetime
 import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.codec import decode_envelope
 from events.envelope import EventEnvelope
 from events.inbox import record_new, record_once
+from events.statements import Transaction, transaction
 from events.transport import Delivery, Message, Publisher, Subscriber
 from events.upcasting import UpcasterRegistry
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[EventEnvelope, AsyncConnection], Awaitable[None]]
+# Called inside the transaction that records the event in the inbox; its
+# writes go through ``tx.connection`` (SQLAlchemy) or ``tx.driver`` (asyncpg,
+# on PostgreSQL; see events/statements.py).
+Handler = Callable[[EventEnvelope, Transaction], Awaitable[None]]
 
 DEAD_LETTER_SUFFIX = ".dlq"
 
@@ -131,12 +135,12 @@ class ConsumerRunner:
         """The whole batch in one transaction: one commit, and one inbox statement, for all."""
         envelopes = [self._decode(delivery.message) for delivery in deliveries]
         applied = 0
-        async with self.engine.begin() as conn:
-            fresh = await record_new(conn, self.name, [e.event_id for e in envelopes], datetime.now(UTC))
+        async with transaction(self.engine) as tx:
+            fresh = await record_new(tx, self.name, [e.event_id for e in envelopes], datetime.now(UTC))
             for envelope in envelopes:
                 if envelope.event_id in fresh:
                     fresh.discard(envelope.event_id)  # a second copy in this batch is a duplicate
-                    await self.handler(envelope, conn)
+                    await self.handler(envelope, tx)
                     applied += 1
         if applied:
             self.on_commit()
@@ -165,16 +169,16 @@ class ConsumerRunner:
 
     async def _apply(self, delivery: Delivery) -> None:
         envelope = self._decode(delivery.message)
-        async with self.engine.begin() as conn:
-            fresh = await self._apply_in(conn, envelope)
+        async with transaction(self.engine) as tx:
+            fresh = await self._apply_in(tx, envelope)
         if fresh:
             self.on_commit()
         (self.metrics.applied if fresh else self.metrics.duplicates).inc()
 
-    async def _apply_in(self, conn: AsyncConnection, envelope: EventEnvelope) -> bool:
-        if not await record_once(conn, self.name, envelope.event_id, datetime.now(UTC)):
+    async def _apply_in(self, tx: Transaction, envelope: EventEnvelope) -> bool:
+        if not await record_once(tx.connection, self.name, envelope.event_id, datetime.now(UTC)):
             return False
-        await self.handler(envelope, conn)
+        await self.handler(envelope, tx)
         return True
 
     def _decode(self, message: Message) -> EventEnvelope:

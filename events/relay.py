@@ -29,6 +29,7 @@ from events.migrations.messaging_0002 import OUTBOX_CHANNEL
 from events.postgres import AdvisoryLeadership, Listener, SoleLeadership
 from events.rows import envelope_from_row
 from events.schema import events, outbox
+from events.statements import Statement, transaction
 from events.store import EventStore
 from events.transport import PublishError, Publisher
 from events.wakeup import Wakeup
@@ -210,10 +211,13 @@ class OutboxRelay:
         return [(row["topic"], envelope_from_row(row, self.store.upcasters)) for row in rows]
 
     async def _mark_published(self, event_ids: Sequence) -> None:
-        async with self.store.engine.begin() as conn:
-            await conn.execute(
-                outbox.update().where(outbox.c.event_id.in_(event_ids)).values(published_at=datetime.now(UTC))
-            )
+        async with transaction(self.store.engine) as tx:
+            if tx.driver is not None:
+                await _MARK_PUBLISHED_POSTGRES.execute(tx, ids=list(event_ids), at=datetime.now(UTC))
+            else:
+                await tx.connection.execute(
+                    outbox.update().where(outbox.c.event_id.in_(event_ids)).values(published_at=datetime.now(UTC))
+                )
 
     async def _start_publisher(self) -> bool:
         backoff = 0.5
@@ -243,6 +247,12 @@ class OutboxRelay:
     async def _pause(self, seconds: float) -> None:
         if not self._stop.is_set():
             await self.wakeup.wait(seconds)
+
+
+# One array parameter: an IN list would be a new statement for every batch size.
+_MARK_PUBLISHED_POSTGRES = Statement(
+    sa.text("UPDATE outbox SET published_at = :at WHERE event_id = ANY(CAST(:ids AS uuid[]))")
+)
 
 
 def _aware(moment: datetime) -> datetime:

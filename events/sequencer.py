@@ -18,11 +18,12 @@ serialized by the single write lock, so every committed row is final.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.chain import GENESIS_HASH, HASHED_COLUMNS, link_hash
 from events.engine import is_postgres
 from events.schema import chain_head, events
+from events.statements import Statement, transaction
 
 # An arbitrary but fixed advisory-lock key: "one sequencer per database".
 SEQUENCER_LOCK_KEY = 0x1B5E0001
@@ -45,48 +46,61 @@ async def sequence_pending(engine: AsyncEngine, batch_size: int = 1000) -> int:
 
 async def _sequence_batch(engine: AsyncEngine, batch_size: int) -> int:
     postgres = is_postgres(engine)
-    async with engine.begin() as conn:
-        if postgres and not await _try_lock(conn):
+    async with transaction(engine) as tx:
+        if postgres and not await _TRY_LOCK.scalar(tx, key=SEQUENCER_LOCK_KEY):
             return 0
-        pending = await conn.execute(_pending_query(postgres, batch_size))
-        rows = pending.mappings().all()
+        rows = await _PENDING[postgres].rows(tx, batch_size=batch_size)
         if not rows:
             return 0
-        position, previous = await _head(conn)
-        updates = []
+        head = await _HEAD.row(tx)
+        position, previous = (head["position"], head["hash"]) if head else (0, GENESIS_HASH)
+        seqs, positions, hashes = [], [], []
         for row in rows:
             position += 1
             previous = link_hash(previous, position, row)
-            updates.append({"b_seq": row["seq"], "b_position": position, "b_hash": previous})
-        await conn.execute(
-            events.update()
-            .where(events.c.seq == sa.bindparam("b_seq"))
-            .values(position=sa.bindparam("b_position"), hash=sa.bindparam("b_hash")),
-            updates,
-        )
-        await _store_head(conn, position, previous)
+            seqs.append(row["seq"])
+            positions.append(position)
+            hashes.append(previous)
+        if postgres:
+            await _PLACE_POSTGRES.execute(tx, seqs=seqs, positions=positions, hashes=hashes)
+        else:
+            await tx.connection.execute(
+                _PLACE_PORTABLE,
+                [{"b_seq": seq, "b_position": at, "b_hash": hash_} for seq, at, hash_ in zip(seqs, positions, hashes, strict=True)],
+            )
+        if not await _MOVE_HEAD.execute(tx, new_position=position, new_hash=previous):
+            await _START_HEAD.execute(tx, new_position=position, new_hash=previous)
         return len(rows)
 
 
-async def _try_lock(conn: AsyncConnection) -> bool:
-    result = await conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(SEQUENCER_LOCK_KEY)))
-    return bool(result.scalar_one())
+_TRY_LOCK = Statement(sa.select(sa.func.pg_try_advisory_xact_lock(sa.bindparam("key", type_=sa.BigInteger))))
 
 
-def _pending_query(postgres: bool, batch_size: int) -> sa.Select:
+def _pending_query(postgres: bool) -> Statement:
     columns = [events.c.seq, *(events.c[name] for name in HASHED_COLUMNS)]
     query = sa.select(*columns).where(events.c.position.is_(None))
     if postgres:
-        return query.where(events.c.tx_id < _xmin_horizon).order_by(events.c.tx_id, events.c.seq).limit(batch_size)
-    return query.order_by(events.c.seq).limit(batch_size)
+        query = query.where(events.c.tx_id < _xmin_horizon).order_by(events.c.tx_id, events.c.seq)
+    else:
+        query = query.order_by(events.c.seq)
+    return Statement(query.limit(sa.bindparam("batch_size", type_=sa.Integer)))
 
 
-async def _head(conn: AsyncConnection) -> tuple[int, str]:
-    row = (await conn.execute(sa.select(chain_head.c.position, chain_head.c.hash))).first()
-    return (row.position, row.hash) if row else (0, GENESIS_HASH)
-
-
-async def _store_head(conn: AsyncConnection, position: int, hash_: str) -> None:
-    updated = await conn.execute(chain_head.update().values(position=position, hash=hash_))
-    if updated.rowcount == 0:
-        await conn.execute(chain_head.insert().values(id=1, position=position, hash=hash_))
+_PENDING = {True: _pending_query(True), False: _pending_query(False)}
+_HEAD = Statement(sa.select(chain_head.c.position, chain_head.c.hash))
+# One statement for the whole batch, whatever its size.
+_PLACE_POSTGRES = Statement(sa.text("""
+    UPDATE events SET position = placed.position, hash = placed.hash
+    FROM unnest(CAST(:seqs AS bigint[]), CAST(:positions AS bigint[]), CAST(:hashes AS text[]))
+         AS placed(seq, position, hash)
+    WHERE events.seq = placed.seq
+"""))
+_PLACE_PORTABLE = (
+    events.update()
+    .where(events.c.seq == sa.bindparam("b_seq"))
+    .values(position=sa.bindparam("b_position"), hash=sa.bindparam("b_hash"))
+)
+_MOVE_HEAD = Statement(chain_head.update().values(position=sa.bindparam("new_position"), hash=sa.bindparam("new_hash")))
+_START_HEAD = Statement(
+    chain_head.insert().values(id=1, position=sa.bindparam("new_position"), hash=sa.bindparam("new_hash"))
+)

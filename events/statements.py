@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 class Connections(Protocol):
@@ -29,6 +29,34 @@ class Connections(Protocol):
 
     connection: AsyncConnection
     driver: asyncpg.Connection | None
+
+
+class Transaction:
+    """An open transaction: its SQLAlchemy connection and, on PostgreSQL, the asyncpg one under it."""
+
+    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection | None) -> None:
+        self.connection = connection
+        self.driver = driver
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
+    """One transaction; commits when the block ends, rolls back if it raises.
+
+    On PostgreSQL asyncpg runs it, so statements may go to the driver
+    directly (``Statement``) or through SQLAlchemy, whose connection is in
+    autocommit mode and so never begins one of its own: both reach the same
+    server session, inside the same transaction.
+    """
+    if engine.dialect.name != "postgresql":
+        async with engine.begin() as conn:
+            yield Transaction(conn, None)
+        return
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        driver = (await conn.get_raw_connection()).driver_connection
+        async with as_sqlalchemy_errors("COMMIT"), driver.transaction():
+            yield Transaction(conn, driver)
 
 
 class Statement:
@@ -77,11 +105,30 @@ async def as_sqlalchemy_errors(sql: str) -> AsyncIterator[None]:
     """asyncpg's errors as SQLAlchemy's, so callers handle one kind whichever way a statement ran."""
     try:
         yield
-    except asyncpg.PostgresError as error:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         raise as_sqlalchemy_error(error, sql) from error
 
 
-def as_sqlalchemy_error(error: asyncpg.PostgresError, sql: str | None = None) -> sa.exc.DBAPIError:
-    """The SQLAlchemy error the same failure raises through SQLAlchemy; ``.orig.sqlstate`` is the code."""
-    kind = IntegrityError if isinstance(error, asyncpg.IntegrityConstraintViolationError) else sa.exc.DBAPIError
+def as_sqlalchemy_error(error: asyncpg.PostgresError | asyncpg.InterfaceError, sql: str | None = None) -> sa.exc.DBAPIError:
+    """The SQLAlchemy error the same failure raises through SQLAlchemy; ``.orig`` is asyncpg's.
+
+    A lost or refused connection is an ``OperationalError``, as SQLAlchemy
+    reports it, so retry loops that tell infrastructure from bad data by
+    SQLAlchemy's classes keep working.
+    """
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        kind: type[sa.exc.DBAPIError] = IntegrityError
+    elif isinstance(error, _CONNECTION_ERRORS):
+        kind = sa.exc.OperationalError
+    else:
+        kind = sa.exc.DBAPIError
     return kind(sql, None, error)
+
+
+# Class 08 (connection exception), class 57 (operator intervention: the server
+# shutting down), and the client finding its connection gone.
+_CONNECTION_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+)

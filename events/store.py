@@ -25,7 +25,7 @@ from events.filters import EventFilter
 from events.rows import envelope_from_row
 from events.schema import events, streams
 from events.sequencer import sequence_pending
-from events.statements import as_sqlalchemy_errors
+from events.statements import transaction
 from events.upcasting import UpcasterRegistry
 from events.verify import ChainReport, verify_chain
 from events.writing import Batch, write_events
@@ -62,22 +62,12 @@ class EventStore:
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         """One transaction for appends and the projection updates that go with them.
 
-        On PostgreSQL asyncpg runs the transaction, so statements may go to the
-        driver directly (events/statements.py) or through SQLAlchemy, whose
-        connection is in autocommit mode and so never begins one of its own:
-        both reach the same server session, inside the same transaction.
+        On PostgreSQL the transaction is asyncpg's (events/statements.py):
+        ``uow.connection`` and ``uow.driver`` both work inside it.
         """
-        if not is_postgres(self.engine):
-            async with self.engine.begin() as conn:
-                uow = UnitOfWork(self, conn)
-                yield uow
-        else:
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                driver = (await conn.get_raw_connection()).driver_connection
-                uow = UnitOfWork(self, conn, driver=driver)
-                async with as_sqlalchemy_errors("COMMIT"), driver.transaction():
-                    yield uow
+        async with transaction(self.engine) as tx:
+            uow = UnitOfWork(self, tx.connection, driver=tx.driver)
+            yield uow
         self._committed(uow)
         for callback in uow.commit_callbacks:
             callback()

@@ -26,12 +26,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.composes import ComposeRequested, ComposeStatusChanged, UploadStatusChanged
 from domain.compose_history import HistoryEvent
 from domain.events import event_from
 from events.envelope import EventEnvelope
+from events.statements import Transaction
 from events.store import EventStore, UnitOfWork
 from services.backend.records import ComposeNotFound, backend_actor, load_compose, record
 from services.backend.tables import composes
@@ -51,10 +51,10 @@ class ComposerEvents:
         self.composer_client_id = composer_client_id
         self.clock = clock
 
-    async def __call__(self, envelope: EventEnvelope, connection: AsyncConnection) -> None:
+    async def __call__(self, envelope: EventEnvelope, tx: Transaction) -> None:
         if envelope.stream_type != "compose" or envelope.event_type not in FOLLOWED:
             return
-        uow = UnitOfWork(self.store, connection)
+        uow = UnitOfWork(self.store, tx.connection, driver=tx.driver)
         event = event_from(envelope.event_type, envelope.payload)
         if isinstance(event, ComposeRequested):
             await self._submitted(uow, envelope, event)

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.codec import HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, decode_envelope
 from events.consumer import ConsumerRunner
@@ -25,6 +25,7 @@ from events.envelope import EventEnvelope, Stream
 from events.migrations import upgrade_async
 from events.relay import OutboxRelay
 from events.schema import consumer_inbox, outbox
+from events.statements import Transaction
 from events.store import EventStore
 from events.transport import Delivery, Message, PublishError, Publisher, Transport
 from tests.contracts.transport import fetch_until
@@ -42,8 +43,8 @@ applied = sa.Table(
 )
 
 
-async def record_application(envelope: EventEnvelope, conn: AsyncConnection) -> None:
-    await conn.execute(
+async def record_application(envelope: EventEnvelope, tx: Transaction) -> None:
+    await tx.connection.execute(
         applied.insert().values(
             event_id=envelope.event_id, stream_id=envelope.stream_id, stream_version=envelope.stream_version
         )
@@ -241,10 +242,10 @@ class PipelineContract:
         await self.append_interleaved(store, streams=2, per_stream=2)
         await self.publish_all(store, transport)
 
-        async def handler(envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        async def handler(envelope: EventEnvelope, tx: Transaction) -> None:
             if envelope.event_type == "Poison":
                 raise ValueError("cannot apply this one")
-            await record_application(envelope, conn)
+            await record_application(envelope, tx)
 
         runner = self.consumer(transport, consumer_engine, topic, handler=handler, max_attempts=3)
 
@@ -274,7 +275,7 @@ class PipelineContract:
         await self.publish_all(store, transport)
         group = f"history-{random_suffix()}"
 
-        async def database_gone(envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        async def database_gone(envelope: EventEnvelope, tx: Transaction) -> None:
             raise OperationalError("INSERT", {}, ConnectionResetError("connection lost"))
 
         broken = self.consumer(transport, consumer_engine, topic, group=group, handler=database_gone)
@@ -416,9 +417,9 @@ class PipelineContract:
         hold = asyncio.Event()
         handled = 0
 
-        async def stall_at_the_eleventh(envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        async def stall_at_the_eleventh(envelope: EventEnvelope, tx: Transaction) -> None:
             nonlocal handled
-            await record_application(envelope, conn)
+            await record_application(envelope, tx)
             handled += 1
             if handled == 11:
                 reached.set()
