@@ -36,6 +36,7 @@ from services.composer.app import COMPOSER_ROUTES, PUBLIC_PATHS, composer_state,
 from services.composer.config import composer_config
 from services.composer.errors import EXCEPTION_HANDLERS
 from services.embedded_identity import AUDIENCE, EmbeddedIdentity
+from services.frontend.app import EXCEPTION_HANDLERS as FRONTEND_EXCEPTION_HANDLERS
 from services.frontend.app import frontend_router, frontend_state, template_config
 from services.frontend.config import FrontendConfig
 from services.identity.client import ServiceTokenSource
@@ -44,6 +45,7 @@ from services.identity.issuer import mount_issuer
 from services.settings import SERVICE_TOPICS, Settings
 from workers.main import AwsConfig, create_worker
 from services.stores import open_store
+from services.logs import log_unhandled
 
 # Reading a stream's version touches the store's tables: it fails if the
 # database is unreachable or not migrated.
@@ -180,5 +182,6 @@ def create_app(settings: Settings, identity: EmbeddedIdentity) -> Litestar:
         lifespan=[services],
         middleware=[BearerAuth(identity.validator(), exclude=(*PUBLIC_PATHS, *BACKEND_PUBLIC_PATHS, "/status"))],
         exception_handlers={**EXCEPTION_HANDLERS, **BACKEND_EXCEPTION_HANDLERS},
+        after_exception=[log_unhandled({**EXCEPTION_HANDLERS, **BACKEND_EXCEPTION_HANDLERS, **FRONTEND_EXCEPTION_HANDLERS})],
         openapi_config=openapi_config(),
     )

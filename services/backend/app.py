@@ -51,6 +51,7 @@ from services.backend.updates_api import HistoryUpdatesController
 from services.identity.client import ServiceTokenSource
 from services.identity.guards import BearerAuth
 from services.identity.tokens import TokenValidator
+from services.logs import log_unhandled
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,7 @@ def create_app(
         lifespan=[lifespan],
         middleware=[BearerAuth(validator, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
+        after_exception=[log_unhandled(EXCEPTION_HANDLERS)],
         # The process configures logging (services/logs.py); Litestar must not replace it.
         logging_config=None,
         openapi_config=openapi_config(),

@@ -32,6 +32,7 @@ from services.composer.queue import JobQueue
 from services.composer.views import ComposeViews
 from services.identity.guards import BearerAuth
 from services.identity.tokens import TokenValidator
+from services.logs import log_unhandled
 
 OPENAPI_PATH = compose_api.PREFIX
 PUBLIC_PATHS = ("/health", "/ready", "/metrics", f"{OPENAPI_PATH}/openapi.json")
@@ -113,6 +114,7 @@ def create_app(config: ComposerConfig, validator: TokenValidator) -> Litestar:
         lifespan=[lifespan],
         middleware=[BearerAuth(validator, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
+        after_exception=[log_unhandled(EXCEPTION_HANDLERS)],
         # The process configures logging (services/logs.py); Litestar must not replace it.
         logging_config=None,
         openapi_config=openapi_config(),

@@ -48,6 +48,7 @@ from services.frontend.pages import page
 from services.frontend.session import SignInRequired, here, sign_in_url
 from services.frontend.signin import OidcClient, SignInController
 from services.identity.tokens import TokenValidator
+from services.logs import log_unhandled
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "image_builder_session"
@@ -138,6 +139,7 @@ def create_app(config: FrontendConfig, validator: TokenValidator) -> Litestar:
         lifespan=[lifespan],
         template_config=template_config(),
         exception_handlers={NotFoundException: _not_found},
+        after_exception=[log_unhandled({**EXCEPTION_HANDLERS, NotFoundException: _not_found})],
         # The process configures logging (services/logs.py); Litestar must not replace it.
         logging_config=None,
         openapi_config=None,

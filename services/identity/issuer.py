@@ -27,6 +27,7 @@ from services.identity.login_page import error_page, login_page
 from services.identity.passwords import burn_verification_time, verify_secret
 from services.identity.signing_keys import ALGORITHM, SigningKeys
 from services.identity.token_endpoint import OAuthError, TokenEndpoint
+from services.logs import log_unhandled
 
 AUTHORIZATION_PARAMETERS = (
     "response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "scope", "nonce",
@@ -189,6 +190,7 @@ def create_issuer_app(
     return Litestar(
         route_handlers=[discovery, jwks, token, authorize_form, sign_in],
         exception_handlers={OAuthError: _oauth_error_response},
+        after_exception=[log_unhandled({OAuthError: _oauth_error_response})],
         openapi_config=None,
     )
 
