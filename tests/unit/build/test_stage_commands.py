@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import msgspec
@@ -52,6 +53,8 @@ async def test_bootstrap_runs_mmdebstrap_on_a_local_repository_of_the_exact_vers
         "--variant=essential",
         "--architectures=amd64",
         "--include=bash=5.2.15-2+b2,bsdutils=1:2.38.1-5",
+        f"--setup-hook={bootstrap.UNSAFE_IO_ON}",
+        f"--customize-hook={bootstrap.UNSAFE_IO_OFF}",
         "",
         str(ctx.tree),
         f"deb [trusted=yes] copy://{repo} ./",
@@ -325,10 +328,24 @@ def test_a_tree_with_initramfs_tools_gets_its_initramfs_once_after_every_package
     argv = bootstrap.argv(options, Path("/t"), Path("/r"))
     # The kernel's hook and so the trigger make none; the customize hook makes it.
     assert argv[:3] == ["env", "INITRD=No", "mmdebstrap"]
-    [hook] = [a for a in argv if a.startswith("--customize-hook=")]
+    assert f"--customize-hook={bootstrap.INITRAMFS_HOOK}" in argv
+    hook = bootstrap.INITRAMFS_HOOK
     assert 'update-initramfs -c -k "$version"' in hook
     assert "linux-update-symlinks upgrade" in hook
     assert hook.index("unset INITRD") < hook.index("linux-update-symlinks")
+
+
+def test_dpkg_runs_without_syncing_while_the_tree_is_built_and_the_image_does_not_keep_it(
+    tmp_path: Path,
+) -> None:
+    # Run as mmdebstrap runs a hook: sh -c HOOK exec TREE.
+    def hook(command: str) -> None:
+        subprocess.run(["sh", "-c", command, "exec", str(tmp_path)], check=True)
+
+    hook(bootstrap.UNSAFE_IO_ON)
+    assert [p.read_text() for p in (tmp_path / "etc/dpkg/dpkg.cfg.d").iterdir()] == ["force-unsafe-io\n"]
+    hook(bootstrap.UNSAFE_IO_OFF)
+    assert list((tmp_path / "etc/dpkg/dpkg.cfg.d").iterdir()) == []
 
 
 async def test_cloud_init_gets_its_platforms_datasources_on_one_line(

@@ -21,6 +21,12 @@ the same transaction, makes it again (~20 s each). INITRD=No stops the hook,
 which leaves the trigger nothing to update and linux-update-symlinks no
 /initrd.img links to make; a customize hook then does both once, as
 rpi-image-gen does (raspberrypi/rpi-image-gen#67).
+
+dpkg syncs each package's files before renaming them into place, so that a
+machine losing power mid-upgrade keeps whole files. A build that loses power
+is thrown away, so dpkg runs with force-unsafe-io while the tree is built, as
+Docker's Debian images do (/etc/dpkg/dpkg.cfg.d/docker-apt-speedup); the
+image does not keep it.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ INITRAMFS_HOOK = (
     'chroot "$1" linux-update-symlinks upgrade "$version" "/boot/vmlinuz-$version"; '
     'chroot "$1" update-initramfs -c -k "$version"; done'
 )
+UNSAFE_IO = "/etc/dpkg/dpkg.cfg.d/image-builder-unsafe-io"
+UNSAFE_IO_ON = f'mkdir -p "$1/etc/dpkg/dpkg.cfg.d" && echo force-unsafe-io > "$1{UNSAFE_IO}"'
+UNSAFE_IO_OFF = f'rm "$1{UNSAFE_IO}"'
 
 
 class Package(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -74,11 +83,13 @@ def argv(options: Options, tree: Path, repo: Path) -> list[str]:
         "mmdebstrap", "--mode=root",
         # --include holds the Essential set too, so the tree is exactly the depsolve's.
         "--variant=essential", f"--architectures={options.architecture}", f"--include={include}",
+        # Before the first dpkg run (mmdebstrap(1): --dpkgopt would stay in the image).
+        f"--setup-hook={UNSAFE_IO_ON}",
     ]  # fmt: skip
     if any(p.name == "initramfs-tools" for p in options.packages):
         command = ["env", "INITRD=No", *command, f"--customize-hook={INITRAMFS_HOOK}"]
     # The empty SUITE: the essential set comes from the one-off repository's index.
-    return [*command, "", str(tree), f"deb [trusted=yes] copy://{repo} ./"]
+    return [*command, f"--customize-hook={UNSAFE_IO_OFF}", "", str(tree), f"deb [trusted=yes] copy://{repo} ./"]
 
 
 async def run(ctx: StageContext, options: Options) -> None:
