@@ -117,7 +117,7 @@ class Worker:
         backoff = 1.0
         while not self._stop.is_set():
             try:
-                job = await self.client.claim(self.worker_id, types, self.poll_timeout)
+                job = await self._claim_unless_stopped(types)
                 backoff = 1.0
             except ComposerUnreachable as error:
                 log.warning("composer unreachable, retrying in %.0fs: %s", backoff, error)
@@ -126,6 +126,30 @@ class Worker:
                 continue
             if job is not None:
                 await self.work(job)
+
+    async def _claim_unless_stopped(self, types: list[str]) -> Assignment | None:
+        """Long-poll for a job; a stop ends the wait at once instead of after the poll.
+
+        The request is abandoned, so in a rare race the composer has just
+        handed this worker a job it never hears of: that job's lease lapses
+        and the composer requeues it (docs/workers.md), which loses nothing.
+        Waiting out every poll would hold each stop up to ``poll_timeout``.
+        """
+        assert self.worker_id is not None
+        claiming = asyncio.ensure_future(self.client.claim(self.worker_id, types, self.poll_timeout))
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({claiming, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            claiming.cancel()
+            raise
+        finally:
+            stopping.cancel()
+        if not claiming.done():
+            claiming.cancel()
+            await asyncio.wait({claiming})  # its CancelledError stays in the task; ours would propagate
+            return None
+        return claiming.result()
 
     async def work(self, job: Assignment) -> None:
         ids = {"compose_id": job.compose_id, "job_id": job.job_id, "worker_id": self.worker_id}

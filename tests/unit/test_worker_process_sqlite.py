@@ -184,3 +184,22 @@ async def _is(composer: Composer, compose_id: str, wanted: str) -> bool:
 
 async def _job_done(composer: Composer, compose_id: str) -> bool:
     return (await status(composer, compose_id))["image_status"]["progress"]["done"] >= 1
+
+
+async def test_a_stop_ends_an_idle_workers_long_poll_at_once(composer: Composer) -> None:
+    client = ComposerClient(composer.url, composer.token_url, "worker", composer.secrets["worker"])
+    # A poll far longer than the wait below: only a stop that ends the poll can pass.
+    worker = Worker(client, {"depsolve": None}, name="idle-worker", poll_timeout=50)
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: _registered(worker), "registered")
+        await asyncio.sleep(0.5)  # well into its first long poll
+        worker.request_stop()
+        await asyncio.wait_for(task, 5)
+    finally:
+        task.cancel()
+        await client.close()
+
+
+async def _registered(worker: Worker) -> bool:
+    return worker.worker_id is not None
