@@ -17,12 +17,14 @@ build job does, with no composer or HTTP in between:
             .deb is cached. Warm: the same cache, a fresh work dir.
             Per-stage times come from the executor's `on_stage` callback (a
             stage's time runs until the next one starts; the last one's
-            includes the artifact's sha256); inside the bootstrap stage,
+            includes the executor removing the tree and the artifact's
+            sha256); inside the bootstrap stage,
             mmdebstrap's steps are timed from its "I: ..." lines.
-* baseline  a bare `mmdebstrap --mode=root --variant=custom` (the variant and
-            mode the bootstrap stage uses) of exactly the depsolved
-            `name=version` set into a directory, from the same mirrors as
-            the depsolve (`deb.debian.org` bookworm, bookworm-updates,
+* baseline  a bare `mmdebstrap --mode=root --variant=essential` with an
+            empty SUITE (the variant and mode the bootstrap stage uses, not
+            its initramfs hook) of exactly the depsolved `name=version` set
+            into a directory, from the same mirrors as the depsolve
+            (`deb.debian.org` bookworm, bookworm-updates,
             bookworm-security). apt's own caches are kept warm the way
             mmdebstrap's manual describes: `sync-in` of the .debs and the
             apt lists from a cache directory before the download, `sync-out`
@@ -143,7 +145,8 @@ def mmdebstrap_steps(lines: list[tuple[str, float]], starts: list[tuple[str, flo
     names = [name for name, _ in starts]
     begin, end = starts[names.index("bootstrap")][1], starts[names.index("bootstrap") + 1][1]
     marks = [
-        (line.removeprefix("I: ").rstrip("."), when)
+        # A hook's line goes on with its command: the step is named up to the colon.
+        (line.removeprefix("I: ").partition(":")[0].rstrip("."), when)
         for line, when in lines
         if begin <= when < end and line.startswith("I: ") and "ing " in line and "chroot architecture" not in line
     ]
@@ -157,7 +160,7 @@ def baseline_argv(packages: list[PackageSpec], target: Path, apt_cache: Path) ->
     assert dist is not None
     archives, lists = apt_cache / "archives", apt_cache / "lists"
     return [
-        "mmdebstrap", "--mode=root", "--variant=custom", "--architectures=amd64", "--quiet",
+        "mmdebstrap", "--mode=root", "--variant=essential", "--architectures=amd64", "--quiet",
         "--include=" + ",".join(f"{p.name}={p.version}" for p in packages),
         # mmdebstrap(1), "cache the downloaded packages": keep what apt fetched, bring it back next time.
         "--skip=download/empty", "--skip=essential/unlink",
@@ -166,7 +169,8 @@ def baseline_argv(packages: list[PackageSpec], target: Path, apt_cache: Path) ->
         f"--setup-hook=sync-in {lists} /var/lib/apt/lists/",
         f"--customize-hook=sync-out /var/cache/apt/archives {archives}",
         f"--customize-hook=sync-out /var/lib/apt/lists {lists}",
-        dist.codename, str(target),
+        # The empty SUITE, as the stage: the Essential set from every index.
+        "", str(target),
         # The depsolve's own sources.list lines (the default sources need no key directory).
         *sources_list(default_sources(dist), dist.keyring, "/nonexistent").splitlines(),
     ]  # fmt: skip
@@ -254,7 +258,7 @@ def report(
     print("-" * 56)
     for (name, cold_s), (_, warm_stage_s) in zip(cold.stages, warm[0].stages, strict=True):
         print(f"  {name:<38}{cold_s:>8.2f}{warm_stage_s:>8.2f}")
-    print(f"  {'(the last one includes the sha256 of the artifact)'}")
+    print("  (the last one includes removing the build's tree and the artifact's sha256)")
     print(f"\nbootstrap stage, mmdebstrap's steps{'':<19}{'cold':>8}{'warm':>8}")
     print("-" * 70)
     for (name, cold_s), (_, warm_step_s) in zip(cold.bootstrap_steps, warm[0].bootstrap_steps, strict=False):
