@@ -105,6 +105,8 @@ async def execute(
     output_dir.mkdir(parents=True, exist_ok=True)
     # Stages create their pipeline's tree themselves (mmdebstrap wants to).
     (work_dir / "trees").mkdir(parents=True, exist_ok=True)
+    done_with = _trees_done_after(stages)
+    removals: list[asyncio.Task[None]] = []
     try:
         on_stage(0, total, SOURCES_STEP)
         try:
@@ -141,10 +143,26 @@ async def execute(
                 raise StageFailed(stage.spec.type, str(error)) from None
             finally:
                 await _remove(scratch)
+            for tree in done_with.get(index, ()):
+                # Seconds for a whole root tree: they overlap the stages still to run.
+                removals.append(asyncio.create_task(_remove(work_dir / "trees" / tree)))
         return stats
     finally:
+        await asyncio.gather(*removals)
         await _remove(scratch_root)
         await _remove(work_dir / "trees")
+
+
+def _trees_done_after(stages: list[PlannedStage]) -> dict[int, list[str]]:
+    """For a stage's index (1-based, as the loop counts), the trees no stage after it reads."""
+    last: dict[str, int] = {}
+    for index, stage in enumerate(stages, start=1):
+        if getattr(stage.module, "USES_TREE", True):
+            last[stage.pipeline.input or stage.pipeline.name] = index
+    done: dict[int, list[str]] = {}
+    for tree, index in last.items():
+        done.setdefault(index, []).append(tree)
+    return done
 
 
 async def _remove(path: Path) -> None:

@@ -195,6 +195,31 @@ async def test_trees_are_removed_without_stalling_the_event_loop(tmp_path: Path,
                   on_log=lambda line: None, runner=Recorder())  # fmt: skip
     elapsed = time.monotonic() - started
     ticking.cancel()
-    assert removed == ["01-services", "scratch", "trees"]
-    # Blocked, the ticker would have missed the 1.5 s of removals.
+    assert removed == ["01-services", "os", "scratch", "trees"]
+    # Blocked, the ticker would have missed the 2 s of removals.
     assert ticks >= (elapsed - 0.3) / 0.05 * 0.6
+
+
+def test_a_tree_is_released_after_the_last_stage_that_reads_it() -> None:
+    stages = validate(
+        Manifest(
+            pipelines=(
+                PipelineSpec(name="os", stages=(StageSpec(type="finalize"),)),
+                PipelineSpec(
+                    name="image",
+                    input="os",
+                    stages=(
+                        StageSpec(type="tar", options={"filename": "root.tar"}),
+                        StageSpec(
+                            type="disk-format",
+                            options={"source": "disk.raw", "filename": "disk.qcow2", "format": "qcow2"},
+                        ),
+                    ),
+                ),
+            )
+        )
+    )
+    from workers.build.executor import _trees_done_after
+
+    # The tar stage (2) is the last to read "os"; the conversion (3) reads only the output directory.
+    assert _trees_done_after(stages) == {2: ["os"]}

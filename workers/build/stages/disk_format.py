@@ -24,6 +24,8 @@ from workers.build.stages.disk import MIB
 
 NAME = "disk-format"
 TIMEOUT = 3600.0
+# It reads only the output directory: the executor may remove the tree meanwhile.
+USES_TREE = False
 Format = Literal["qcow2", "vhd", "vmdk", "gce-tar"]
 QEMU_IMG_OUTPUT: dict[str, list[str]] = {
     "qcow2": ["-O", "qcow2"],
