@@ -20,7 +20,7 @@ Builds are real: twenty `tar` builds of one small request. A warm-cache
 `tar` build is mmdebstrap's minbase plus packing, CPU-bound; the first
 compose runs alone, warming the shared package cache. The whole test took
 10 minutes here while the machine's two cores were shared with other work
-(each build 45-60 s instead of about 25 s); a `guest-image` (about 2 minutes
+(each build 45-60 s instead of about 25 s); a `guest-image` (about a minute
 each) would not fit. Set IMAGE_BUILDER_TEST_CACHE to keep the package cache
 between runs.
 """
