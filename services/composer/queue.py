@@ -61,9 +61,12 @@ READY_CHANNEL = "composer_jobs_ready"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-# The next ready job's row, locked, with what a claim needs to know beside it;
-# its tenant goes to the back of the line in the same round trip (skipped when
-# a concurrent claim holds the tenant's row: that claim is doing just the same).
+# The next ready job's row, locked, with what a claim needs to know beside it.
+# Tenants in fairness order, and per tenant only its oldest lockable ready job
+# (an index walk): sorting every ready job of every tenant on each claim grows
+# with the queue. The tenant goes to the back of the line in the same round
+# trip (skipped when a concurrent claim holds the tenant's row: that claim is
+# doing just the same).
 _CLAIM_NEXT_POSTGRES = Statement(sa.text("""
     WITH job AS (
         SELECT job.*
