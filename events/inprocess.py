@@ -45,7 +45,8 @@ class InProcessBroker:
 
         async with self._arrived:
             try:
-                await asyncio.wait_for(self._arrived.wait_for(has_more), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: see events/wakeup.py
+                    await self._arrived.wait_for(has_more)
             except TimeoutError:
                 pass
 

@@ -40,7 +40,8 @@ class AdvisoryLeadership:
                 if await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key):
                     return True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._retry_interval)
+                async with asyncio.timeout(self._retry_interval):  # not wait_for: see events/wakeup.py
+                    await stop.wait()
         return False
 
     async def still_leader(self) -> bool:

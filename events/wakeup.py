@@ -16,8 +16,12 @@ class Wakeup:
 
     async def wait(self, timeout: float) -> bool:
         """True if nudged (now or since the last wait), False on timeout."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+        # cancellation that arrives as the wake-up does, and whoever cancels
+        # the waiting task then waits for it for ever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
         nudged = self._event.is_set()
         self._event.clear()
         return nudged
@@ -59,5 +63,6 @@ class Baton:
 
     async def wait(self, ticket: asyncio.Future[None], timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(ticket), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(ticket)
         return ticket.done() and not ticket.cancelled()

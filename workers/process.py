@@ -236,4 +236,5 @@ class Worker:
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: see events/wakeup.py
+                await self._stop.wait()

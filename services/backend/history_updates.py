@@ -68,7 +68,8 @@ class Subscription:
     async def next(self, timeout: float) -> str | None:
         """The next changed compose id, or None after ``timeout`` seconds without one."""
         with contextlib.suppress(TimeoutError):
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see services/backend/submitter.py
+                return await self._queue.get()
         return None
 
 

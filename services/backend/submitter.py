@@ -116,8 +116,12 @@ class Submitter:
                 continue  # a full batch: more may be waiting
             else:
                 delay, backoff = self.poll_interval, 0.5
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+            # cancellation that arrives as the wake-up does, and the stopping
+            # service then waits for this loop for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
 
 def _ids(compose_id: str, org_id: str) -> dict[str, str]:

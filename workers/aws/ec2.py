@@ -72,7 +72,8 @@ async def import_snapshot(
                 {"import_task_id": task_id, "status": status},
             )
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(cancel.wait(), poll)
+            async with asyncio.timeout(poll):  # not wait_for: see events/wakeup.py
+                await cancel.wait()
         if cancel.is_set():
             await _give_up(ec2, task_id)
             raise asyncio.CancelledError
