@@ -52,15 +52,22 @@ class Submitter:
         self.batch_size = batch_size
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag as well as the cancel: code the loop awaits (a client
+            # library's retries, Python 3.11's wait_for) may swallow a
+            # cancellation, and then the next turn of the loop still ends it.
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -103,7 +110,7 @@ class Submitter:
 
     async def _run(self) -> None:
         backoff = 0.5
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 report = await self.submit_pending()
