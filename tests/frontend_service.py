@@ -157,3 +157,14 @@ async def worker_moves(composer: Composer) -> httpx2.AsyncClient:
 
 
 __all__ = ["PEOPLE", "WORKER", "Person", "Stack", "forms", "running_stack", "worker_moves"]
+
+
+@asynccontextmanager
+async def signed_in(stack: Stack, name: str) -> AsyncIterator[Person]:
+    """A person of the stack's issuer, signed in to the frontend while the block runs."""
+    person = Person(stack, name)
+    await person.sign_in()
+    try:
+        yield person
+    finally:
+        await person.close()

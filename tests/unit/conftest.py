@@ -3,12 +3,13 @@ pair per test), and the whole web stack on them with a signed-in person."""
 
 from __future__ import annotations
 
+
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.frontend_service import Person, Stack, running_stack
+from tests.frontend_service import Person, running_stack, signed_in, Stack
 
 
 @pytest.fixture
@@ -29,7 +30,5 @@ async def stack(tmp_path: Path, composer_database_url: str, backend_database_url
 
 @pytest.fixture
 async def alice(stack: Stack) -> AsyncIterator[Person]:
-    person = Person(stack, "alice")
-    await person.sign_in()
-    yield person
-    await person.close()
+    async with signed_in(stack, "alice") as person:
+        yield person

@@ -19,7 +19,7 @@ from tests.backend_service import API
 from tests.composer_service import WORKER
 from tests.contracts.composer_api import claim, register
 from tests.contracts.pipeline import eventually
-from tests.frontend_service import Person, Stack, forms, worker_moves
+from tests.frontend_service import forms, Person, signed_in, Stack, worker_moves
 from tests.random_refs import random_suffix
 from tests.upload_flow import uploading_worker
 from workers.aws.config import AwsConfig
@@ -29,10 +29,8 @@ TAR = {"distribution": "debian-12", "image_requests": [{"architecture": "x86_64"
 
 @pytest.fixture
 async def bob(stack: Stack) -> AsyncIterator[Person]:
-    person = Person(stack, "bob")
-    await person.sign_in()
-    yield person
-    await person.close()
+    async with signed_in(stack, "bob") as person:
+        yield person
 
 
 async def compose(stack: Stack, client_id: str = "alice-cli", **changes: Any) -> str:

@@ -15,6 +15,7 @@ from tests.unit.build.conftest import Recorder
 from workers.build import process
 from workers.build.executor import (
     BuildCancelled,
+    _trees_done_after,
     ManifestInvalid,
     StageFailed,
     execute,
@@ -219,7 +220,5 @@ def test_a_tree_is_released_after_the_last_stage_that_reads_it() -> None:
             )
         )
     )
-    from workers.build.executor import _trees_done_after
-
     # The tar stage (2) is the last to read "os"; the conversion (3) reads only the output directory.
     assert _trees_done_after(stages) == {2: ["os"]}
