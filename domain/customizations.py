@@ -58,7 +58,7 @@ class Locale(RequestStruct):
 
 
 class Kernel(RequestStruct):
-    # A kernel package to install instead of linux-image-amd64, e.g. linux-image-cloud-amd64.
+    # A kernel package to install instead of the image type's (domain/image_types.py), e.g. linux-image-rt-amd64.
     name: str | None = None
     append: str | None = None
 

@@ -28,7 +28,6 @@ from workers.build.depsolve import (
 from workers.build.manifest import Manifest, PipelineSpec, StageSpec
 from workers.build.stages import locale as locale_stage
 
-KERNEL = "linux-image-amd64"
 # A build without its own SOURCE_DATE_EPOCH gets its distribution's release
 # date: fixed, so equal requests give equal artifacts, and not 0, which shadow
 # would store as "password changed on 1970-01-01, change it now".
@@ -82,8 +81,8 @@ def packages_for(request: Mapping[str, Any]) -> list[str]:
     image_type = get_image_type(image.image_type)
     assert image_type is not None
     wanted = list(image_type.packages)
-    if c.kernel is not None and c.kernel.name is not None and KERNEL in wanted:
-        wanted[wanted.index(KERNEL)] = c.kernel.name
+    if c.kernel is not None and c.kernel.name is not None and image_type.kernel is not None:
+        wanted[wanted.index(image_type.kernel)] = c.kernel.name
     if c.locale is not None and locale_stage.needs_locales_package(c.locale.languages):
         wanted.append("locales")
     if c.firewall is not None and c.firewall.ports:

@@ -234,7 +234,7 @@ def test_every_image_types_manifest_passes_validation(image_type: str) -> None:
 def test_a_guest_image_asks_for_a_kernel_systemd_and_an_initramfs() -> None:
     wanted = packages_for(request("guest-image"))
     assert {
-        "linux-image-amd64",
+        "linux-image-cloud-amd64",
         "systemd-sysv",
         "initramfs-tools",
         "systemd-boot",
@@ -247,14 +247,14 @@ def test_a_requested_kernel_replaces_the_default_one_and_extras_follow_customiza
     wanted = packages_for(
         request(
             "guest-image",
-            kernel={"name": "linux-image-cloud-amd64"},
+            kernel={"name": "linux-image-rt-amd64"},
             firewall={"ports": ["22/tcp"]},
             locale={"languages": ["de_DE.UTF-8"]},
             packages=["curl"],
         )
     )
-    assert "linux-image-amd64" not in wanted
-    assert {"linux-image-cloud-amd64", "nftables", "locales", "curl"} <= set(wanted)
+    assert "linux-image-cloud-amd64" not in wanted
+    assert {"linux-image-rt-amd64", "nftables", "locales", "curl"} <= set(wanted)
 
 
 def test_a_stage_id_changes_with_its_options_and_its_inputs() -> None:

@@ -38,7 +38,19 @@ def test_each_image_type_names_its_artifact(name: str, filename: str, extension:
 def test_a_disk_image_boots_on_its_own(name: str) -> None:
     image_type = IMAGE_TYPES[name]
     assert image_type.bootable
-    assert {"linux-image-amd64", "systemd-sysv", "systemd-boot"} <= set(image_type.packages)
+    assert image_type.kernel is not None
+    assert {image_type.kernel, "systemd-sysv", "systemd-boot"} <= set(image_type.packages)
+
+
+@pytest.mark.parametrize("name", ["guest-image", "aws", "azure", "gcp"])
+def test_a_cloud_image_runs_debians_cloud_kernel_as_debians_own_cloud_images_do(name: str) -> None:
+    assert IMAGE_TYPES[name].kernel == "linux-image-cloud-amd64"
+    assert "linux-image-amd64" not in IMAGE_TYPES[name].packages
+
+
+def test_a_vsphere_image_keeps_the_generic_kernel() -> None:
+    assert IMAGE_TYPES["vsphere"].kernel == "linux-image-amd64"
+    assert "linux-image-cloud-amd64" not in IMAGE_TYPES["vsphere"].packages
 
 
 @pytest.mark.parametrize("name", ["guest-image", "aws", "azure", "gcp", "vsphere"])
@@ -50,7 +62,8 @@ def test_a_cloud_image_gets_cloud_init(name: str) -> None:
 def test_a_tree_image_has_no_kernel_or_bootloader(name: str) -> None:
     image_type = IMAGE_TYPES[name]
     assert not image_type.bootable
-    assert not {"linux-image-amd64", "systemd-boot"} & set(image_type.packages)
+    assert image_type.kernel is None
+    assert not {"linux-image-amd64", "linux-image-cloud-amd64", "systemd-boot"} & set(image_type.packages)
 
 
 @pytest.mark.parametrize("name", ["oci", "container", "tar"])
