@@ -176,6 +176,7 @@ class Ours:
             results = await asyncio.gather(*(_async_writer(append, window) for _ in range(writers)))
             return _merge(list(results))
         finally:
+            await store.close()
             await engine.dispose()
 
 

@@ -194,7 +194,7 @@ def run_process(target: Any, out: Any, *args: Any) -> None:
 async def latency_replica(url: str, workers: int, ready: Any, stop: Any, claimed: Any) -> dict[str, Any]:
     from services.composer.background import QueueBackground
 
-    engine, _store, queue = make_queue(url, workers)
+    engine, store, queue = make_queue(url, workers)
     background = QueueBackground(queue)
     counts = count_claims(queue)
     races = RaceCounter.install()
@@ -230,12 +230,13 @@ async def latency_replica(url: str, workers: int, ready: Any, stop: Any, claimed
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await background.stop()
+        await store.close()
         await engine.dispose()
     return {"stamps": stamps, "errors": errors, "counts": dict(counts), "retries": races.retries}
 
 
 async def latency_submitter(url: str, rate: float, samples: int, warmup: int, ready: Any, tenants: int) -> dict[str, Any]:
-    engine, _store, queue = make_queue(url, 1)
+    engine, store, queue = make_queue(url, 1)
     stamps: list[tuple[str, float, bool]] = []  # job id, submit returned, counted
     try:
         await warm_pool(engine, 2)
@@ -254,6 +255,7 @@ async def latency_submitter(url: str, rate: float, samples: int, warmup: int, re
         elapsed = time.monotonic() - started
         cpu = time.process_time() - cpu0
     finally:
+        await store.close()
         await engine.dispose()
     return {"stamps": stamps, "elapsed": elapsed, "cpu_s": cpu}
 
@@ -357,7 +359,7 @@ def measure_latency(server: LocalPostgres | None, admin_url: str, workers: int, 
 
 async def fill(url: str, jobs: int, per_compose: int, tenants: int, concurrency: int = 8) -> float:
     """Submit ``jobs`` independent jobs, ``per_compose`` per compose, tenants round-robin; seconds taken."""
-    engine, _store, queue = make_queue(url, concurrency)
+    engine, store, queue = make_queue(url, concurrency)
     sizes = [per_compose] * (jobs // per_compose) + ([jobs % per_compose] if jobs % per_compose else [])
     work = iter(enumerate(sizes))
     started = time.monotonic()
@@ -371,6 +373,7 @@ async def fill(url: str, jobs: int, per_compose: int, tenants: int, concurrency:
     try:
         await asyncio.gather(*(submitter() for _ in range(concurrency)))
     finally:
+        await store.close()
         await engine.dispose()
     return time.monotonic() - started
 
@@ -391,7 +394,7 @@ async def throughput_replica(
 ) -> dict[str, Any]:
     from services.composer.background import QueueBackground
 
-    engine, _store, queue = make_queue(url, workers)
+    engine, store, queue = make_queue(url, workers)
     background = QueueBackground(queue)
     log = WorkerLog()
     races = RaceCounter.install()
@@ -438,6 +441,7 @@ async def throughput_replica(
         await asyncio.gather(cpu_clock(), *(worker(n) for n in range(workers)))
     finally:
         await background.stop()
+        await store.close()
         await engine.dispose()
     if profiler is not None and profile_dir:
         profiler.dump_stats(str(Path(profile_dir) / f"throughput-replica-{index}.prof"))

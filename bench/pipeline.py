@@ -408,6 +408,7 @@ async def _append_steady(
             inbox.put_nowait(None)
         await asyncio.gather(*writers)
     finally:
+        await store.close()
         await engine.dispose()
     return StageLog("appender", bytes(ids), returned.tobytes(), extra={"warm": warm, "t0_wall": t0_wall, "late": late.tobytes()})
 
@@ -443,6 +444,7 @@ async def _append_flat(spec: PhaseSpec, writers: int, duration: float, gate: Any
         end_at = await _wait_for_start(engine, gate) + duration
         await asyncio.gather(*(writer() for _ in range(writers)))
     finally:
+        await store.close()
         await engine.dispose()
     return stamps.log("appender")
 

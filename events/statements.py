@@ -22,6 +22,8 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 
 class Connections(Protocol):
@@ -55,8 +57,42 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[Transaction]:
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         driver = (await conn.get_raw_connection()).driver_connection
-        async with as_sqlalchemy_errors("COMMIT"), driver.transaction():
-            yield Transaction(conn, driver)
+        try:
+            async with as_sqlalchemy_errors("COMMIT"), driver.transaction():
+                yield Transaction(conn, driver)
+        except BaseException:
+            if driver.is_closed():
+                # Not back into the pool: the next transaction to get it would fail.
+                await conn.invalidate()
+            raise
+
+
+@asynccontextmanager
+async def bare_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled PostgreSQL connection's asyncpg connection, outside any transaction.
+
+    For a lone statement, atomic on its own: no SQLAlchemy connection is
+    made around it, which would cost more CPU than the statement's own
+    round trip (checkout, execution options, reset on return).
+    """
+    pooled = await engine.raw_connection()
+    driver = pooled.driver_connection
+    broken = False
+    try:
+        yield driver
+    except BaseException:
+        broken = driver.is_closed()
+        raise
+    finally:
+        await greenlet_spawn(_give_back, pooled, broken)
+
+
+def _give_back(pooled: PoolProxiedConnection, broken: bool) -> None:
+    # A connection the server closed would otherwise go back into the pool
+    # and fail the next statement that gets it.
+    if broken:
+        pooled.invalidate()
+    pooled.close()
 
 
 class Statement:

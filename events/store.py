@@ -22,13 +22,15 @@ from events.engine import is_postgres, reading
 from events.envelope import EventEnvelope, NewEvent, Stream, encode_payload
 from events.errors import ConcurrencyError, DuplicateEventError
 from events.filters import EventFilter
+from events.migrations.messaging_0002 import OUTBOX_CHANNEL
+from events.notifier import CommitNotifier
 from events.rows import envelope_from_row
 from events.schema import events, streams
 from events.sequencer import sequence_pending
-from events.statements import transaction
+from events.statements import bare_connection, transaction
 from events.upcasting import UpcasterRegistry
 from events.verify import ChainReport, verify_chain
-from events.writing import Batch, write_events
+from events.writing import Batch, write_events, write_events_postgres
 
 
 class EventStore:
@@ -43,18 +45,31 @@ class EventStore:
         self.outbox_topic = outbox_topic
         self.upcasters = upcasters or UpcasterRegistry()
         self._commit_listeners: list[Callable[[], None]] = []
+        # Relays in other processes LISTEN for new outbox rows (events/notifier.py).
+        self._outbox_notifier = (
+            CommitNotifier(engine, OUTBOX_CHANNEL) if outbox_topic is not None and is_postgres(engine) else None
+        )
+        if self._outbox_notifier is not None:
+            self._commit_listeners.append(self._outbox_notifier.nudge)
+
+    async def close(self) -> None:
+        """Finish telling other processes of this one's commits; call before disposing of the engine."""
+        if self._outbox_notifier is not None:
+            await self._outbox_notifier.close()
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after each commit in this process that appended events.
 
         In-process only: other processes learn of commits through the outbox
-        notification (PostgreSQL) or by polling.
+        channel's NOTIFY, which the store sends after such commits on
+        PostgreSQL, or by polling.
         """
         self._commit_listeners.append(listener)
 
     def notify_commit(self) -> None:
-        """Tell the commit listeners of a commit made outside ``unit_of_work`` (a
-        consumer's transaction: its inbox rows and the events its handler appended)."""
+        """Tell the commit listeners of a commit that appended events. The store
+        calls it after its own; others after theirs (a consumer's transaction:
+        its inbox rows and the events its handler appended)."""
         for listener in self._commit_listeners:
             listener()
 
@@ -72,23 +87,9 @@ class EventStore:
         for callback in uow.commit_callbacks:
             callback()
 
-    @asynccontextmanager
-    async def _lone_append(self) -> AsyncIterator[UnitOfWork]:
-        """Where an append is a single atomic statement (PostgreSQL), skip BEGIN/COMMIT."""
-        if not is_postgres(self.engine):
-            async with self.unit_of_work() as uow:
-                yield uow
-            return
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            uow = UnitOfWork(self, conn, driver=(await conn.get_raw_connection()).driver_connection)
-            yield uow
-        self._committed(uow)
-
     def _committed(self, uow: UnitOfWork) -> None:
         if uow.appended:
-            for listener in self._commit_listeners:
-                listener()
+            self.notify_commit()
 
     async def append(self, stream: Stream, expected_version: int, new_events: Sequence[NewEvent]) -> list[EventEnvelope]:
         """Append events to a stream that is at ``expected_version`` (0: a new stream).
@@ -97,7 +98,9 @@ class EventStore:
         after a lost reply) returns the stored events and stores nothing.
         """
         try:
-            async with self._lone_append() as uow:
+            if is_postgres(self.engine):
+                return await self._append_alone(stream, expected_version, new_events)
+            async with self.unit_of_work() as uow:
                 return await uow.append(stream, expected_version, new_events)
         except IntegrityError:
             # A concurrent append of the same ids can win between our checks and
@@ -107,6 +110,21 @@ class EventStore:
                 if stored is None:
                     raise
                 return stored
+
+    async def _append_alone(
+        self, stream: Stream, expected_version: int, new_events: Sequence[NewEvent]
+    ) -> list[EventEnvelope]:
+        """On PostgreSQL an append is one atomic statement: no BEGIN/COMMIT, no SQLAlchemy connection."""
+        batch = _batch(self, stream, expected_version, new_events)
+        if batch is None:
+            return []
+        async with bare_connection(self.engine) as driver:
+            written = await write_events_postgres(driver, batch, self.outbox_topic)
+        if not written:
+            async with reading(self.engine) as conn:
+                return await _refused(conn, self, batch, new_events)
+        self.notify_commit()
+        return _returned(self, batch)
 
     async def read_stream(self, stream: Stream, from_version: int = 1) -> list[EventEnvelope]:
         async with reading(self.engine) as conn:
@@ -160,47 +178,67 @@ class UnitOfWork:
             self.commit_callbacks.append(callback)
 
     async def append(self, stream: Stream, expected_version: int, new_events: Sequence[NewEvent]) -> list[EventEnvelope]:
-        if expected_version < 0:
-            raise ValueError(f"expected_version must be >= 0, not {expected_version}")
-        if not new_events:
+        batch = _batch(self.store, stream, expected_version, new_events)
+        if batch is None:
             return []
-        _refuse_repeated_ids(new_events)
-        conn = self.connection
-        envelopes = [self._envelope(stream, expected_version + i + 1, event) for i, event in enumerate(new_events)]
-        batch = Batch(stream, expected_version, envelopes, [encode_payload(event.payload) for event in new_events])
-        if not await write_events(conn, batch, self.store.outbox_topic, driver=self.driver):
-            stored = await _stored_retry(conn, self.store, stream, new_events)
-            if stored is not None:
-                return stored
-            raise ConcurrencyError(stream.type, stream.id, expected_version, await _current_version(conn, stream))
+        if not await write_events(self.connection, batch, self.store.outbox_topic, driver=self.driver):
+            return await _refused(self.connection, self.store, batch, new_events)
         self.appended = True
-        return [self._upcast(envelope) for envelope in envelopes]
+        return _returned(self.store, batch)
 
     async def read_stream(self, stream: Stream, from_version: int = 1) -> list[EventEnvelope]:
         """The stream as this transaction sees it (including its own appends)."""
         return await _read_stream(self.connection, self.store.upcasters, stream, from_version)
 
-    def _envelope(self, stream: Stream, version: int, event: NewEvent) -> EventEnvelope:
-        return EventEnvelope(
+
+
+def _batch(store: EventStore, stream: Stream, expected_version: int, new_events: Sequence[NewEvent]) -> Batch | None:
+    """The events as they will be stored after ``expected_version``; None if there are none."""
+    if expected_version < 0:
+        raise ValueError(f"expected_version must be >= 0, not {expected_version}")
+    if not new_events:
+        return None
+    _refuse_repeated_ids(new_events)
+    envelopes = [
+        EventEnvelope(
             event_id=event.event_id,
             stream_type=stream.type,
             stream_id=stream.id,
-            stream_version=version,
+            stream_version=expected_version + i,
             position=None,
             event_type=event.event_type,
-            schema_version=event.schema_version or self.store.upcasters.current_version(event.event_type),
+            schema_version=event.schema_version or store.upcasters.current_version(event.event_type),
             occurred_at=event.occurred_at,
             actor=event.actor,
             correlation_id=event.correlation_id,
             causation_id=event.causation_id,
             payload=event.payload,
         )
+        for i, event in enumerate(new_events, start=1)
+    ]
+    return Batch(stream, expected_version, envelopes, [encode_payload(event.payload) for event in new_events])
 
-    def _upcast(self, envelope: EventEnvelope) -> EventEnvelope:
-        version, payload = self.store.upcasters.upcast(envelope.event_type, envelope.schema_version, envelope.payload)
-        if version == envelope.schema_version:
-            return envelope
-        return msgspec.structs.replace(envelope, schema_version=version, payload=payload)
+
+def _returned(store: EventStore, batch: Batch) -> list[EventEnvelope]:
+    """The appended events as a reader gets them: upcast to their current schema."""
+    returned = []
+    for envelope in batch.envelopes:
+        version, payload = store.upcasters.upcast(envelope.event_type, envelope.schema_version, envelope.payload)
+        if version != envelope.schema_version:
+            envelope = msgspec.structs.replace(envelope, schema_version=version, payload=payload)
+        returned.append(envelope)
+    return returned
+
+
+async def _refused(
+    conn: AsyncConnection, store: EventStore, batch: Batch, new_events: Sequence[NewEvent]
+) -> list[EventEnvelope]:
+    """The stream had moved on: the stored events if this was a retry, else a ConcurrencyError."""
+    stored = await _stored_retry(conn, store, batch.stream, new_events)
+    if stored is not None:
+        return stored
+    stream = batch.stream
+    raise ConcurrencyError(stream.type, stream.id, batch.expected, await _current_version(conn, stream))
 
 
 async def _read_stream(

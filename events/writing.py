@@ -137,16 +137,19 @@ async def write_events(
     """Store the batch after ``batch.expected``; False (and nothing written) if the stream moved."""
     if conn.dialect.name != "postgresql":
         return await _write_portable(conn, batch, topic)
-    new_stream = batch.expected == 0
-    parameters = batch.parameters(topic)
     if driver is not None:
-        # SQLAlchemy's per-statement work would cost more CPU than the
-        # database spends on the append.
-        sql, names = _POSTGRES_DRIVER_WRITE[new_stream]
-        async with as_sqlalchemy_errors(sql):
-            claimed = await driver.fetchval(sql, *(parameters[name] for name in names))
-    else:
-        claimed = await conn.scalar(_POSTGRES_WRITE[new_stream], parameters)
+        return await write_events_postgres(driver, batch, topic)
+    claimed = await conn.scalar(_POSTGRES_WRITE[batch.expected == 0], batch.parameters(topic))
+    return claimed == 1
+
+
+async def write_events_postgres(driver: asyncpg.Connection, batch: Batch, topic: str | None) -> bool:
+    """``write_events`` sent by asyncpg itself: SQLAlchemy's per-statement work
+    would cost more CPU than the database spends on the append."""
+    sql, names = _POSTGRES_DRIVER_WRITE[batch.expected == 0]
+    parameters = batch.parameters(topic)
+    async with as_sqlalchemy_errors(sql):
+        claimed = await driver.fetchval(sql, *(parameters[name] for name in names))
     return claimed == 1
 
 

@@ -13,7 +13,9 @@ from services.settings import SERVICE_TOPICS, Settings
 @asynccontextmanager
 async def open_store(settings: Settings, service: str) -> AsyncIterator[EventStore]:
     engine = create_engine(settings.database_url(service))
+    store = EventStore(engine, outbox_topic=SERVICE_TOPICS[service])
     try:
-        yield EventStore(engine, outbox_topic=SERVICE_TOPICS[service])
+        yield store
     finally:
+        await store.close()
         await engine.dispose()

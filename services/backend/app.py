@@ -191,13 +191,14 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = create_engine(config.database_url)
         composer = ComposerClient(config.composer_url, tokens)
+        store = EventStore(engine, outbox_topic=config.outbox_topic)
         try:
-            store = EventStore(engine, outbox_topic=config.outbox_topic)
             async with backend_state(config, store, composer, transport, clock=clock) as state:
                 app.state.update(state)
                 yield
         finally:
             await composer.close()
+            await store.close()
             await engine.dispose()
 
     return Litestar(

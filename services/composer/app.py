@@ -102,11 +102,13 @@ def create_app(config: ComposerConfig, validator: TokenValidator) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = create_engine(config.database_url)
+        store = EventStore(engine, outbox_topic=config.outbox_topic)
         try:
-            async with composer_state(config, EventStore(engine, outbox_topic=config.outbox_topic)) as state:
+            async with composer_state(config, store) as state:
                 app.state.update(state)
                 yield
         finally:
+            await store.close()
             await engine.dispose()
 
     return Litestar(

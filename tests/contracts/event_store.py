@@ -62,7 +62,9 @@ class EventStoreContract:
         engine = create_engine(database_url)
         async with engine.begin() as conn:
             await conn.run_sync(projection.metadata.create_all)
-        yield EventStore(engine, outbox_topic=TOPIC)
+        store = EventStore(engine, outbox_topic=TOPIC)
+        yield store
+        await store.close()
         await engine.dispose()
 
     async def test_a_new_stream_reads_back_in_version_order(self, store: EventStore) -> None:

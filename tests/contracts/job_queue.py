@@ -50,7 +50,9 @@ class JobQueueContract:
     async def store(self, database_url: str) -> AsyncIterator[EventStore]:
         await upgrade_async(database_url, "composer")
         engine = create_engine(database_url)
-        yield EventStore(engine, outbox_topic="composer.events.v1")
+        store = EventStore(engine, outbox_topic="composer.events.v1")
+        yield store
+        await store.close()
         await engine.dispose()
 
     @pytest.fixture

@@ -90,7 +90,9 @@ class PipelineContract:
     async def store(self, producer_url: str, topic: str) -> AsyncIterator[EventStore]:
         await upgrade_async(producer_url, "composer")
         engine = create_engine(producer_url)
-        yield EventStore(engine, outbox_topic=topic)
+        store = EventStore(engine, outbox_topic=topic)
+        yield store
+        await store.close()
         await engine.dispose()
 
     @pytest.fixture

@@ -50,10 +50,14 @@ async def test_a_backend_process_follows_the_composers_events_through_kafka(
         }
         migrated = await asyncio.to_thread(run_cli, "migrate", "--service", "backend", env=env)
         assert migrated.returncode == 0, migrated.stderr
-        process = subprocess.Popen(
-            [str(IMAGE_BUILDER), "serve", "backend", "--port", str(port)],
-            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        # Its output goes to a file: a pipe nobody reads while the test polls
+        # fills up with access-log lines, and the backend blocks on a write.
+        output = tmp_path / "backend.log"
+        with output.open("w") as log:
+            process = subprocess.Popen(
+                [str(IMAGE_BUILDER), "serve", "backend", "--port", str(port)],
+                env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
         try:
             user = {"Authorization": f"Bearer {await composer.token('alice-cli')}"}
             async with httpx2.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=user, timeout=30) as backend:
@@ -84,7 +88,8 @@ async def test_a_backend_process_follows_the_composers_events_through_kafka(
                 timeline = (await backend.get(f"{API}/composes/{compose_id}/events")).json()["data"]
         finally:
             process.terminate()
-            _, stderr = await asyncio.to_thread(process.communicate, timeout=30)
+            await asyncio.to_thread(process.wait, timeout=30)
+            stderr = output.read_text()
         async with composer.client("alice-cli") as alice:
             on_composer = (await alice.get(f"{COMPOSE}/composes")).json()["items"]
 

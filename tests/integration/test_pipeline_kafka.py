@@ -74,14 +74,17 @@ class TestPipelineOnPostgreSQLAndKafka(PipelineContract):
         relay = OutboxRelay(store, transport.publisher(), poll_interval=3600)
         running = asyncio.create_task(relay.run())
         await eventually(lambda: _true(relay._listener is not None and relay._listener.alive), "relay listening")
-        # A separate engine and store: only the database's NOTIFY can reach the relay.
+        # A separate engine and store: only the NOTIFY the other store sends
+        # after its commit can reach the relay.
         other_engine = create_engine(producer_url)
+        other = EventStore(other_engine, outbox_topic=topic)
         try:
-            await EventStore(other_engine, outbox_topic=topic).append(random_stream(), 0, [new_event()])
+            await other.append(random_stream(), 0, [new_event()])
             await eventually(lambda: _true(relay.metrics.published._value.get() == 1), "published via NOTIFY", 15)
         finally:
             relay.request_stop()
             await running
+            await other.close()
             await other_engine.dispose()
 
 

@@ -34,7 +34,9 @@ async def _true(value: bool) -> bool:
 async def composer_store(postgres_url: str) -> AsyncIterator[EventStore]:
     await upgrade_async(postgres_url, "composer")
     engine = create_engine(postgres_url)
-    yield EventStore(engine, outbox_topic=SERVICE_TOPICS["composer"])
+    store = EventStore(engine, outbox_topic=SERVICE_TOPICS["composer"])
+    yield store
+    await store.close()
     await engine.dispose()
 
 
