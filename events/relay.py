@@ -77,6 +77,9 @@ class OutboxRelay:
         self.metrics = metrics or RelayMetrics()
         self.wakeup = Wakeup()
         self._stop = asyncio.Event()
+        # Every event with an outbox row at or below this position is published
+        # (None: not known yet; found again whenever this relay starts to lead).
+        self._published_through: int | None = None
         postgres = is_postgres(store.engine)
         self.leadership = AdvisoryLeadership(store.engine, RELAY_LOCK_KEY) if postgres else SoleLeadership()
         self._listener = Listener(store.engine, OUTBOX_CHANNEL, self.wakeup.nudge) if postgres else None
@@ -105,6 +108,7 @@ class OutboxRelay:
             await self.publisher.stop()
 
     async def _lead(self) -> None:
+        self._published_through = None  # another leader may have published meanwhile
         if not await self._start_publisher():
             return
         backoff = 0.5
@@ -133,12 +137,16 @@ class OutboxRelay:
         total = 0
         while True:
             await self.store.sequence()
-            batch = await self._unpublished()
+            if self._published_through is None:
+                self._published_through = await self._first_unpublished_position() - 1
+            batch = await self._unpublished(after=self._published_through)
             if batch:
                 await self.publisher.publish([envelope_message(topic, envelope) for topic, envelope in batch])
                 await self._mark_published([envelope.event_id for _, envelope in batch])
                 self.metrics.published.inc(len(batch))
                 total += len(batch)
+                # Batches go out in position order, so what is published is a prefix.
+                self._published_through = batch[-1][1].position
             # A short batch was everything there was; what commits meanwhile wakes us again.
             if len(batch) < self.batch_size:
                 return total
@@ -198,11 +206,33 @@ class OutboxRelay:
         age = 0.0 if oldest is None else (datetime.now(UTC) - _aware(oldest)).total_seconds()
         self.metrics.oldest_pending_age.set(max(age, 0.0))
 
-    async def _unpublished(self) -> list[tuple[str, EventEnvelope]]:
-        query = (
-            sa.select(outbox.c.topic, events)
+    async def _first_unpublished_position(self) -> int:
+        """The lowest position with an unpublished outbox row, or one past the last event.
+
+        Once, when this relay starts to lead: with stale statistics PostgreSQL
+        may walk every event to answer it.
+        """
+        unpublished = (
+            sa.select(sa.func.min(events.c.position))
             .join_from(outbox, events, outbox.c.event_id == events.c.event_id)
             .where(outbox.c.published_at.is_(None), events.c.position.is_not(None))
+        )
+        async with reading(self.store.engine) as conn:
+            first = await conn.scalar(unpublished)
+            if first is not None:
+                return first
+            return (await conn.scalar(sa.select(sa.func.max(events.c.position))) or 0) + 1
+
+    async def _unpublished(self, after: int) -> list[tuple[str, EventEnvelope]]:
+        # From a known position rather than "every unpublished row": outbox rows
+        # are inserted unpublished and updated moments later, so its statistics
+        # are often stale, and then PostgreSQL chose to walk all events in
+        # position order looking for unpublished ones (35 ms per batch at
+        # 20,000 events, and growing; bench/pipeline fell 12 s behind).
+        query = (
+            sa.select(outbox.c.topic, events)
+            .join_from(events, outbox, outbox.c.event_id == events.c.event_id)
+            .where(events.c.position > after, outbox.c.published_at.is_(None))
             .order_by(events.c.position)
             .limit(self.batch_size)
         )

@@ -188,6 +188,34 @@ class PipelineContract:
         assert dict(versions) == {stream.id: [1, 2, 3, 4, 5] for stream in streams}
         assert await self.unpublished(store) == 0
 
+    async def test_a_relay_that_starts_later_publishes_what_is_left_and_what_comes_after(
+        self, store: EventStore, transport: Transport, topic: str
+    ) -> None:
+        early = await self.append_interleaved(store, streams=2, per_stream=2)
+        assert await self.publish_all(store, transport) == 4
+        late = await self.append_interleaved(store, streams=2, per_stream=1)
+        publisher = transport.publisher()
+        await publisher.start()
+        relay = self.relay(store, publisher)
+        try:
+            # It finds where the earlier relay stopped, then follows on from its own batches.
+            assert await relay.publish_pending() == 2
+            latest = await self.append_interleaved(store, streams=1, per_stream=1)
+            assert await relay.publish_pending() == 1
+            assert await relay.publish_pending() == 0
+        finally:
+            await publisher.stop()
+
+        subscriber = transport.subscriber([topic], f"reader-{random_suffix()}")
+        await subscriber.start()
+        try:
+            deliveries: list[Delivery] = await fetch_until(subscriber, 7)
+        finally:
+            await subscriber.stop()
+        published = sorted(decode_envelope(d.message).stream_id for d in deliveries)
+        assert published == sorted(s.id for s in early * 2 + late + latest)
+        assert await self.unpublished(store) == 0
+
     async def test_rows_stay_unpublished_until_the_broker_acknowledges_them(self, store: EventStore) -> None:
         await self.append_interleaved(store, streams=2, per_stream=2)
         relay = self.relay(store, FailingPublisher())
