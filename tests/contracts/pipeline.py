@@ -203,13 +203,18 @@ class PipelineContract:
             latest = await self.append_interleaved(store, streams=1, per_stream=1)
             assert await relay.publish_pending() == 1
             assert await relay.publish_pending() == 0
+            # One that starts with nothing left to publish begins after the last event.
+            fresh = self.relay(store, publisher)
+            assert await fresh.publish_pending() == 0
+            latest += await self.append_interleaved(store, streams=1, per_stream=1)
+            assert await fresh.publish_pending() == 1
         finally:
             await publisher.stop()
 
         subscriber = transport.subscriber([topic], f"reader-{random_suffix()}")
         await subscriber.start()
         try:
-            deliveries: list[Delivery] = await fetch_until(subscriber, 7)
+            deliveries: list[Delivery] = await fetch_until(subscriber, 8)
         finally:
             await subscriber.stop()
         published = sorted(decode_envelope(d.message).stream_id for d in deliveries)
