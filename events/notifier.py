@@ -25,6 +25,8 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from events.statements import bare_connection
+
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL = 0.01  # seconds between two NOTIFYs of one process
@@ -60,8 +62,7 @@ class CommitNotifier:
                 # Every commit before this line is covered by the NOTIFY sent now.
                 self._asked = False
                 self._last_sent = loop.time()
-                async with self.engine.connect() as conn:
-                    driver = (await conn.get_raw_connection()).driver_connection
+                async with bare_connection(self.engine) as driver:
                     await driver.execute(self._script)
         except Exception as error:  # noqa: BLE001 - listeners poll as well; the commit stands
             log.warning("could not NOTIFY listeners of a commit (they will find it when they poll): %s", error)

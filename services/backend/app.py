@@ -14,8 +14,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
@@ -26,7 +26,6 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
 from events.consumer import ConsumerRunner
-from events.engine import create_engine
 from events.store import EventStore
 from events.transport import Transport
 from services.audit_api import AuditLog, audit_controller
@@ -52,6 +51,7 @@ from services.identity.client import ServiceTokenSource
 from services.identity.guards import BearerAuth
 from services.identity.tokens import TokenValidator
 from services.logs import log_unhandled
+from services.stores import open_event_store
 
 log = logging.getLogger(__name__)
 
@@ -189,17 +189,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_engine(config.database_url)
         composer = ComposerClient(config.composer_url, tokens)
-        store = EventStore(engine, outbox_topic=config.outbox_topic)
         try:
-            async with backend_state(config, store, composer, transport, clock=clock) as state:
+            async with (
+                open_event_store(config.database_url, config.outbox_topic) as store,
+                backend_state(config, store, composer, transport, clock=clock) as state,
+            ):
                 app.state.update(state)
                 yield
         finally:
             await composer.close()
-            await store.close()
-            await engine.dispose()
 
     return Litestar(
         route_handlers=[*BACKEND_ROUTES, health, ready],

@@ -19,7 +19,6 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
-from events.engine import create_engine
 from events.store import EventStore
 from services.audit_api import AuditLog, audit_controller
 from services.composer import compose_api, worker_api
@@ -33,6 +32,7 @@ from services.composer.views import ComposeViews
 from services.identity.guards import BearerAuth
 from services.identity.tokens import TokenValidator
 from services.logs import log_unhandled
+from services.stores import open_event_store
 
 OPENAPI_PATH = compose_api.PREFIX
 PUBLIC_PATHS = ("/health", "/ready", "/metrics", f"{OPENAPI_PATH}/openapi.json")
@@ -101,15 +101,12 @@ def openapi_config() -> OpenAPIConfig:
 def create_app(config: ComposerConfig, validator: TokenValidator) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_engine(config.database_url)
-        store = EventStore(engine, outbox_topic=config.outbox_topic)
-        try:
-            async with composer_state(config, store) as state:
-                app.state.update(state)
-                yield
-        finally:
-            await store.close()
-            await engine.dispose()
+        async with (
+            open_event_store(config.database_url, config.outbox_topic) as store,
+            composer_state(config, store) as state,
+        ):
+            app.state.update(state)
+            yield
 
     return Litestar(
         route_handlers=[*COMPOSER_ROUTES, health, ready, metrics],
